@@ -1,0 +1,62 @@
+"""The pipeline model: what the analysis decides and the renderer writes."""
+
+from dataclasses import dataclass, field
+
+from kalelike.findings import Finding
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str  # int, float, str, bool, list or dict
+    default: object
+    cell: int
+
+
+@dataclass(frozen=True)
+class Input:
+    """A value a step receives: `name` as handed on by step `producer`."""
+
+    name: str
+    producer: str
+
+
+@dataclass(frozen=True)
+class CodeCell:
+    """Code a step runs, labelled with the notebook cell it comes from."""
+
+    cell: int  # notebook index, from 0
+    source: str
+    ipython: bool = False  # needs IPython's transformer and shell to run
+    skip: tuple[str, ...] = ()  # magics (by name) and `!commands` the step skips
+
+
+@dataclass
+class Step:
+    name: str
+    cells: list[int]
+    prelude: list[CodeCell] = field(default_factory=list)
+    code: list[CodeCell] = field(default_factory=list)
+    after: set[str] = field(default_factory=set)
+    inputs: dict[str, Input] = field(default_factory=dict)
+    outputs: set[str] = field(default_factory=set)
+    parameters: set[str] = field(default_factory=set)
+    metrics: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)
+    reimports: dict[str, tuple[int, str]] = field(default_factory=dict)
+    settings: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Pipeline:
+    notebook: str  # the notebook's file name, never a path
+    name: str
+    description: str
+    parameters: list[Parameter]
+    steps: list[Step]
+    findings: list[Finding]
+    base_image: str = ""
+    magics: list[dict[str, object]] = field(default_factory=list)
+
+    def step(self, name: str) -> Step:
+        return next(s for s in self.steps if s.name == name)

@@ -1,0 +1,319 @@
+"""Rendering the pipeline model as a standalone KFP v2 script.
+
+Every piece of notebook text reaches the script either as a validated identifier
+or as a quoted literal made here, never spliced into code: the template holds only
+loops and conditionals over what `context` prepares.
+"""
+
+import ast
+import io
+import json
+import re
+import tokenize
+from importlib.resources import files
+from pathlib import Path
+
+from kalelike.errors import InternalError
+from kalelike.model import CodeCell, Pipeline, Step
+
+WIDTH = 88
+# Names the script itself defines; a step named like one of them is renamed.
+RESERVED = frozenset(
+    "argparse json dsl Artifact Input Metrics Output NOTEBOOK BASE_IMAGE PARAMETERS "
+    "run_step build_pipeline parse_parameters main component pipeline local".split()
+)
+
+
+def script_name(notebook: Path) -> str:
+    return f"{notebook.stem}_pipeline.py"
+
+
+def render(pipeline: Pipeline, script: str) -> str:
+    """The script's text; parsed before it is returned, so it is valid Python."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    folder = files("kalelike.templates")
+    env = Environment(
+        loader=FileSystemLoader(str(folder)),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    runtime = (folder / "step_runtime.py").read_text().rstrip("\n")
+    text = env.get_template("pipeline.py.j2").render(
+        runtime=runtime, **context(pipeline, script)
+    )
+    try:
+        ast.parse(text)
+    except SyntaxError as e:  # the template and quoting must never allow this
+        raise InternalError(f"generated script does not parse: {e}") from None
+    return text
+
+
+def context(pipeline: Pipeline, script: str) -> dict[str, object]:
+    functions = _function_names(pipeline.steps)
+    types = {p.name: p.type for p in pipeline.parameters}
+    arguments = {step.name: _arguments(step, types) for step in pipeline.steps}
+    steps = [_step(step, functions, arguments) for step in pipeline.steps]
+    used = {a for step in pipeline.steps for a in step.after}
+    for step, item in zip(pipeline.steps, steps):
+        item["assign"] = f"{item['task']} = " if step.name in used else ""
+    return {
+        "dsl_names": _dsl_names(pipeline),
+        "version_note": "",
+        "notebook_comment": _plain(pipeline.notebook),
+        "script_comment": _plain(script),
+        "notebook_literal": quote(pipeline.notebook),
+        "name_literal": quote(pipeline.name),
+        "description_literal": quote(pipeline.description),
+        "base_image_literal": quote(pipeline.base_image),
+        "yaml_literal": quote(Path(script).stem + ".yaml"),
+        "parameter_types": _dict_literal(
+            [(quote(p.name), quote(p.type)) for p in pipeline.parameters], 0, "PARAMETERS = "
+        ),
+        "parameters": [
+            {"name": p.name, "type": p.type, "default": quote_value(p.default)}
+            for p in pipeline.parameters
+        ],
+        "steps": steps,
+    }
+
+
+def _dsl_names(pipeline: Pipeline) -> str:
+    names = set()
+    for step in pipeline.steps:
+        names |= {"Artifact", "Input"} if step.inputs else set()
+        names |= {"Artifact", "Output"} if step.outputs else set()
+        names |= {"Metrics", "Output"} if step.metrics else set()
+    return ", ".join(sorted(names))
+
+
+def _function_names(steps: list[Step]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for step in steps:
+        name = step.name
+        while name in RESERVED or name in names.values():
+            name += "_step"
+        names[step.name] = name
+    return names
+
+
+Arguments = tuple[list[str], dict[str, str], dict[str, str]]
+
+
+def _step(
+    step: Step, functions: dict[str, str], arguments: dict[str, Arguments]
+) -> dict[str, object]:
+    args, inputs, outputs = arguments[step.name]
+    params = sorted(step.parameters)
+    call_args = [f"{p}={p}" for p in params]
+    for name in sorted(step.inputs):
+        producer = step.inputs[name].producer
+        key = arguments[producer][2][name]
+        call_args.append(f"{inputs[name]}={functions[producer]}_task.outputs[{quote(key)}]")
+    data_edges = {i.producer for i in step.inputs.values()}
+    after = sorted(step.after - data_edges)
+    return {
+        "function": functions[step.name],
+        "task": f"{functions[step.name]}_task",
+        "args": args,
+        "doc_summary": _doc_summary(step),
+        "doc_lines": _doc_lines(step),
+        "prelude": [_cell(c) for c in step.prelude]
+        + [_reimport(cell, statement) for cell, statement in _reimports(step)],
+        "code": [_cell(c) for c in step.code],
+        "parameters": _dict_literal([(quote(p), p) for p in params], 8, "parameters="),
+        "inputs": _dict_literal(
+            [(quote(n), inputs[n]) for n in sorted(inputs)], 8, "inputs="
+        ),
+        "outputs": _dict_literal(
+            [(quote(n), outputs[n]) for n in sorted(outputs)], 8, "outputs="
+        ),
+        "metrics": "[" + ", ".join(quote(m) for m in step.metrics) + "]"
+        if step.metrics else "",
+        "ipython": any(c.ipython for c in step.prelude + step.code),
+        "skip": _tuple_literal(sorted({s for c in step.prelude + step.code for s in c.skip})),
+        "packages": [quote(p) for p in step.packages],
+        "call_args": call_args,
+        "after": ", ".join(f"{functions[a]}_task" for a in after),
+    }
+
+
+def _reimports(step: Step) -> list[tuple[int, str]]:
+    by_cell: dict[int, list[str]] = {}
+    for cell, statement in sorted(step.reimports.values()):
+        if statement not in by_cell.setdefault(cell, []):
+            by_cell[cell].append(statement)
+    return [(cell, "\n".join(lines) + "\n") for cell, lines in sorted(by_cell.items())]
+
+
+def _reimport(cell: int, statement: str) -> dict[str, str]:
+    return {"label": quote(f"imports from cell {cell + 1}"), "literal": cell_literal(statement)}
+
+
+def _cell(cell: CodeCell) -> dict[str, str]:
+    return {"label": quote(f"cell {cell.cell + 1}"), "literal": cell_literal(cell.source)}
+
+
+def _arguments(step: Step, types: dict[str, str]) -> Arguments:
+    """The component's arguments: parameters, inputs, outputs, then metrics.
+
+    Parameters keep their names and inputs too; outputs get `_out`. A clash
+    (an input `x_out` beside an output `x`) is resolved with more underscores.
+    """
+    taken: set[str] = set()
+
+    def unique(name: str) -> str:
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return name
+
+    args = []
+    for p in sorted(step.parameters):
+        args.append(f"{unique(p)}: {types[p]}")
+    inputs = {n: unique(n) for n in sorted(step.inputs)}
+    args += [f"{inputs[n]}: Input[Artifact]" for n in sorted(inputs)]
+    outputs = {n: unique(f"{n}_out") for n in sorted(step.outputs)}
+    args += [f"{outputs[n]}: Output[Artifact]" for n in sorted(outputs)]
+    if step.metrics:
+        args.append(f"{unique('metrics')}: Output[Metrics]")
+    return args, inputs, outputs
+
+
+def _doc_summary(step: Step) -> str:
+    cells = ", ".join(str(c + 1) for c in step.cells)
+    label = "cell" if len(step.cells) == 1 else "cells"
+    return f"Step {step.name}: notebook {label} {cells}."
+
+
+def _doc_lines(step: Step) -> list[str]:
+    lines = []
+    if step.inputs:
+        by_producer: dict[str, list[str]] = {}
+        for inp in step.inputs.values():
+            by_producer.setdefault(inp.producer, []).append(inp.name)
+        parts = [
+            f"{', '.join(sorted(names))} from {producer}"
+            for producer, names in sorted(by_producer.items())
+        ]
+        lines.append("Receives " + "; ".join(parts) + ".")
+    if step.parameters:
+        lines.append("Parameters: " + ", ".join(sorted(step.parameters)) + ".")
+    if step.outputs:
+        lines.append("Hands on " + ", ".join(sorted(step.outputs)) + ".")
+    if step.metrics:
+        lines.append("Logs metrics " + ", ".join(step.metrics) + ".")
+    return [_wrap(line, 4) for line in lines]
+
+
+def _wrap(text: str, indent: int) -> str:
+    import textwrap
+
+    return ("\n" + " " * indent).join(textwrap.wrap(text, WIDTH - indent))
+
+
+def _plain(text: str) -> str:
+    """Text safe inside a comment or docstring: no quotes, escapes or line breaks."""
+    return re.sub(r"[^A-Za-z0-9 ._()+-]", "_", text)
+
+
+def quote(text: str) -> str:
+    """A Python string literal for any text, double-quoted where it can be."""
+    literal = repr(text)
+    if literal.startswith("'") and '"' not in text:
+        literal = '"' + literal[1:-1].replace("\\'", "'") + '"'
+    return literal
+
+
+def quote_value(value: object) -> str:
+    """A literal for a parameter value (str, number, bool, list or dict)."""
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, (list, dict)):
+        return _json_literal(value)
+    return repr(value)
+
+
+def _json_literal(value: object) -> str:
+    if isinstance(value, dict):
+        items = ", ".join(f"{quote(str(k))}: {_json_literal(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return quote(value)
+    return json.dumps(value) if value is None else repr(value)
+
+
+def _tuple_literal(items: list[str]) -> str:
+    if not items:
+        return ""
+    return "(" + ", ".join(quote(i) for i in items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _dict_literal(pairs: list[tuple[str, str]], indent: int, prefix: str) -> str:
+    """A dict display on one line when it fits, else one entry a line."""
+    if not pairs:
+        return "{}" if not indent else ""
+    one = "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
+    if indent + len(prefix) + len(one) + 1 <= WIDTH:
+        return one
+    pad = " " * (indent + 4)
+    body = "".join(f"{pad}{k}: {v},\n" for k, v in pairs)
+    return "{\n" + body + " " * indent + "}"
+
+
+def cell_literal(source: str) -> str:
+    """Cell code as a string literal that reads like the cell itself.
+
+    A raw triple-quoted string shows the code verbatim; it opens with a newline
+    (which `run_step` drops) so the code starts at column 0. Where that form cannot
+    hold the text exactly (triple quotes, a trailing backslash, invisible or
+    control characters, blank lines with spaces inside a string, which kfp's
+    dedent would strip), each line becomes a quoted literal of its own.
+    """
+    text = source if source.endswith("\n") else source + "\n"
+    text = _strip_blank_line_spaces(text)
+    if text is not None and _printable(text):
+        for quotes in ('"""', "'''"):
+            literal = f"r{quotes}\n{text}{quotes}"
+            if quotes not in text and _round_trips(literal, "\n" + text):
+                return literal
+    lines = (source if source.endswith("\n") else source + "\n").splitlines(True)
+    pad = " " * 20
+    return "(\n" + "".join(f"{pad}{quote(line)}\n" for line in lines) + " " * 16 + ")"
+
+
+def _printable(text: str) -> bool:
+    return all(ch.isprintable() or ch in "\n\t" for ch in text)
+
+
+def _round_trips(literal: str, text: str) -> bool:
+    try:
+        return bool(ast.literal_eval(literal) == text)
+    except (SyntaxError, ValueError):
+        return False
+
+
+def _strip_blank_line_spaces(text: str) -> str | None:
+    """Drop spaces on blank lines, unless a blank line lies inside a string."""
+    if not re.search(r"^[ \t]+$", text, re.MULTILINE):
+        return text
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return None
+    inside = set()
+    for tok in tokens:
+        if tok.type == tokenize.STRING or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+            inside |= set(range(tok.start[0] + 1, tok.end[0]))
+    lines = text.splitlines(True)
+    for i, line in enumerate(lines, start=1):
+        if not line.strip() and line != "\n":
+            if i in inside:
+                return None
+            lines[i - 1] = "\n"
+    return "".join(lines)

@@ -1,0 +1,104 @@
+"""Running a converted pipeline on this machine with kfp.local."""
+
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kalelike.conversion import Conversion
+from kalelike.errors import RunFailed
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+STARTED = re.compile(r"Executing task '([^']+)'")
+FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+CELL_FRAME = re.compile(r'File "(?P<file>.+), cell (?P<cell>\d+)", line (?P<line>\d+)')
+
+
+@dataclass
+class StepLog:
+    name: str
+    started: float
+    lines: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    status: str = ""
+
+
+def run_local(
+    conversion: Conversion,
+    pipeline_root: Path,
+    arguments: list[str],
+    echo: Callable[[str], None],
+    verbose: bool = False,
+) -> list[StepLog]:
+    """Run every step in a subprocess of this Python; one line a finished step."""
+    with tempfile.TemporaryDirectory(prefix="nb2pipe-") as folder:
+        script = Path(folder) / "pipeline.py"
+        script.write_text(conversion.script, encoding="utf-8")
+        command = [sys.executable, str(script), "--local"]
+        command += ["--pipeline-root", str(pipeline_root)]
+        for pair in arguments:
+            command += ["--param", pair]
+        return _follow(command, echo, verbose, conversion.pipeline.notebook)
+
+
+def _follow(
+    command: list[str], echo: Callable[[str], None], verbose: bool, notebook: str
+) -> list[StepLog]:
+    steps: list[StepLog] = []
+    current: StepLog | None = None
+    tail: list[str] = []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        encoding="utf-8", errors="replace",
+    ) as child:
+        try:
+            assert child.stdout is not None
+            for raw in child.stdout:
+                line = ANSI.sub("", raw.rstrip("\n"))
+                if verbose:
+                    echo(line)
+                tail = (tail + [line])[-40:]
+                if m := STARTED.search(line):
+                    current = StepLog(m.group(1), time.perf_counter())
+                    steps.append(current)
+                elif (m := FINISHED.search(line)) and current is not None:
+                    current.seconds = time.perf_counter() - current.started
+                    current.status = m.group(2)
+                    if not verbose:
+                        word = "done" if current.status == "SUCCESS" else "FAILED"
+                        echo(f"{current.name}: {word} in {current.seconds:.2f} s")
+                elif current is not None:
+                    current.lines.append(line)
+            child.wait()
+        except KeyboardInterrupt:
+            child.kill()
+            raise
+    failed = next((s for s in steps if s.status not in ("SUCCESS", "")), None)
+    if failed is not None:
+        raise RunFailed(_failure(failed, notebook))
+    if child.returncode != 0 or not steps:
+        detail = "\n".join(tail[-15:])
+        raise RunFailed(f"the pipeline did not run (exit {child.returncode}):\n{detail}")
+    return steps
+
+
+def _failure(step: StepLog, notebook: str) -> str:
+    """Name the failed step, the notebook cell and line, and the error."""
+    lines = [line.strip() for line in step.lines]
+    where = ""
+    for line in lines:
+        if m := CELL_FRAME.search(line):
+            where = f" at {notebook}:cell {m.group('cell')}:{m.group('line')}"
+    error = ""
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            rest = [x for x in lines[i + 1:] if x and not x.startswith(("File ", "^", "~"))]
+            frames = [x for x in rest if re.match(r"^[\w.]+(Error|Exception|Exit)?\b.*:", x)]
+            if frames:
+                error = frames[0]
+    message = f"step {step.name!r} failed{where}"
+    return message + (f": {error}" if error else "") + "; run with -v for the full log"

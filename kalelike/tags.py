@@ -1,0 +1,186 @@
+"""Cell tags, in Kale's dialect, and the notebook's division into steps.
+
+`imports` and `functions` cells run at the start of every step; `pipeline-parameters`
+(or papermill's `parameters`) holds the pipeline's parameters; `pipeline-metrics`
+names the values logged as metrics; `step:NAME` (or Kale's older `block:NAME`) starts
+a step and an untagged code cell continues the step above it; `prev:NAME` adds an
+explicit dependency; `skip` leaves a cell out.
+"""
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+from kalelike.findings import Finding
+from kalelike.notebook import Cell, Notebook
+
+ROLE_TAGS = {
+    "imports": "imports",
+    "functions": "functions",
+    "pipeline-parameters": "parameters",
+    "parameters": "parameters",
+    "pipeline-metrics": "metrics",
+    "skip": "skip",
+}
+# Kale writes these; they carry settings a later stage reads, not roles.
+SETTING_PREFIXES = ("limit:", "image:", "annotation:", "label:", "cache:", "retry:")
+SETTING_PREFIXES += ("timeout:", "secret:")
+FIRST_STEP = "start"
+
+
+@dataclass
+class StepCells:
+    """A step: its name and its code cells in notebook order."""
+
+    name: str
+    cells: list[Cell] = field(default_factory=list)
+    prev: list[tuple[str, int]] = field(default_factory=list)  # (name, cell index)
+    tags: list[tuple[str, int]] = field(default_factory=list)  # settings tags
+
+
+@dataclass
+class Layout:
+    """The notebook's cells sorted by role."""
+
+    prelude: list[Cell] = field(default_factory=list)  # imports and functions cells
+    parameters: list[Cell] = field(default_factory=list)
+    metrics: list[Cell] = field(default_factory=list)
+    steps: list[StepCells] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def step_name(raw: str) -> str:
+    """Normalise a tag's step name to an ASCII Python identifier.
+
+    Kale users write names like `load-data`; KFP and the generated script need
+    identifiers, so every other character becomes `_`.
+    """
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", raw).strip("_")
+    if name and name[0].isdigit():
+        name = f"step_{name}"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        name += "_"
+    return name
+
+
+def split(nb: Notebook) -> Layout:
+    """Sort the notebook's code cells into roles and steps."""
+    layout = Layout()
+    by_name: dict[str, StepCells] = {}
+    current: StepCells | None = None
+    leading: list[Cell] = []
+    for cell in nb.cells:
+        if cell.kind != "code" or not cell.source.strip():
+            continue
+        role, name, prev, settings = _read_tags(cell, layout.findings)
+        if role == "skip":
+            continue
+        if role in ("imports", "functions"):
+            layout.prelude.append(cell)
+        elif role == "parameters":
+            layout.parameters.append(cell)
+        elif role == "metrics":
+            layout.metrics.append(cell)
+        elif name is not None:
+            current = by_name.get(name)
+            if current is None:
+                current = by_name[name] = StepCells(name)
+                layout.steps.append(current)
+            current.cells.append(cell)
+            current.prev += [(p, cell.index) for p in prev]
+            current.tags += [(t, cell.index) for t in settings]
+        elif current is not None:
+            current.cells.append(cell)
+        else:
+            leading.append(cell)
+    _place_leading(leading, layout, by_name)
+    return layout
+
+
+def _place_leading(
+    leading: list[Cell], layout: Layout, by_name: dict[str, StepCells]
+) -> None:
+    """Keep untagged code before the first step: never drop it silently.
+
+    Cells holding only imports join the prelude, as if tagged `imports`; any
+    other code becomes a first step of its own, named `start`.
+    """
+    if not leading:
+        return
+    if all(_only_imports(c.source) for c in leading):
+        layout.prelude[:0] = leading
+        return
+    name = FIRST_STEP
+    while name in by_name:
+        name += "_"
+    layout.steps.insert(0, StepCells(name, cells=list(leading)))
+    cells = ", ".join(str(c.index + 1) for c in leading)
+    message = (
+        f"untagged code before the first step (cells {cells}) forms step {name!r}; "
+        "tag it `step:NAME` to name it, or `skip` to leave it out"
+    )
+    if not any(step.name != name for step in layout.steps):
+        message = (
+            f"the notebook has no step tags, so all its code is one step {name!r}; "
+            "tag cells `step:NAME` to split it"
+        )
+    layout.findings.append(
+        Finding(leading[0].index, None, None, "warning", "untagged-code", message, name)
+    )
+
+
+def _only_imports(source: str) -> bool:
+    import ast
+
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in body)
+
+
+def _read_tags(
+    cell: Cell, findings: list[Finding]
+) -> tuple[str | None, str | None, list[str], list[str]]:
+    """Return the cell's role, step name, `prev:` names and settings tags."""
+    role: str | None = None
+    name: str | None = None
+    prev: list[str] = []
+    settings: list[str] = []
+    for tag in cell.tags:
+        tag = tag.strip()
+        head, _, rest = tag.partition(":")
+        if tag in ROLE_TAGS:
+            role = "skip" if "skip" in (role, tag) else ROLE_TAGS[tag]
+        elif head in ("step", "block") and rest:
+            name = _checked_name(cell, rest, findings)
+        elif head == "prev" and rest:
+            prev_name = _checked_name(cell, rest, findings)
+            if prev_name:
+                prev.append(prev_name)
+        elif tag.startswith(SETTING_PREFIXES):
+            settings.append(tag)
+        else:
+            findings.append(
+                Finding(
+                    cell.index, None, None, "warning", "unknown-tag",
+                    f"unknown tag {tag!r} is ignored; step tags are `step:NAME`, "
+                    "`prev:NAME`, `imports`, `functions`, `pipeline-parameters`, "
+                    "`pipeline-metrics` and `skip`",
+                )
+            )
+    return role, name, prev, settings
+
+
+def _checked_name(cell: Cell, raw: str, findings: list[Finding]) -> str | None:
+    name = step_name(raw)
+    if not name:
+        findings.append(
+            Finding(
+                cell.index, None, None, "error", "bad-step-name",
+                f"step name {raw!r} has no letters or digits; "
+                "use a name like `step:load_data`",
+            )
+        )
+        return None
+    return name

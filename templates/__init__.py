@@ -1,0 +1,1 @@
+"""Templates of the generated script, shipped inside the package as data."""

@@ -1,0 +1,331 @@
+"""Snippet tests: cells in, each step's inputs, outputs and findings out."""
+
+import pytest
+
+from kalelike import analyze
+
+
+def flow(notebook, *cells):
+    """Analyse cells given as (tags, source); return {step: (inputs, outputs)}."""
+    pipeline = analyze(notebook([(source, tags) for tags, source in cells]))
+    steps = {
+        s.name: (sorted(s.inputs), sorted(s.outputs)) for s in pipeline.steps
+    }
+    return steps, pipeline
+
+
+def errors(pipeline):
+    return [(f.code, f.name) for f in pipeline.findings if f.severity == "error"]
+
+
+@pytest.mark.parametrize(
+    ("change", "target"),
+    [
+        ("df.dropna(inplace=True)", "df"),
+        ("items.append(1)", "items"),
+        ("d['k'] = 1", "d"),
+        ("obj.attr = 1", "obj"),
+        ("x += 1", "x"),
+        ("items.sort()", "items"),
+        ("model.fit(items, items)", "model"),
+        ("del d['k']", "d"),
+        ("random.shuffle(items)", "items"),
+        ("obj.inner.items[0] = 2", "obj"),
+    ],
+)
+def test_in_place_change_is_an_output_and_the_reader_gets_it(notebook, change, target):
+    steps, pipeline = flow(
+        notebook,
+        (["imports"], "import random"),
+        (["step:a"], "df = d = obj = x = model = items = None"),
+        (["step:b"], change),
+        (["step:c"], f"print({target})"),
+    )
+    assert target in steps["b"][0] and target in steps["b"][1]
+    assert pipeline.step("c").inputs[target].producer == "b"
+
+
+def test_read_only_methods_do_not_make_outputs(notebook):
+    steps, _ = flow(
+        notebook,
+        (["step:a"], "df = {'a': 1}"),
+        (["step:b"], "n = len(df.keys())\nv = df.get('a')"),
+        (["step:c"], "print(df, n, v)"),
+    )
+    assert steps["b"] == (["df"], ["n", "v"])
+    assert steps["a"] == ([], ["df"])
+
+
+def test_latest_writer_in_notebook_order_wins(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["step:first"], "data = [1]\nunit = 'm'"),
+        (["step:second"], "data = [d * 10 for d in data]\nunit = unit.upper()"),
+        (["step:third"], "data = data + [99]"),
+        (["step:final"], "print(data, unit)"),
+    )
+    final = pipeline.step("final")
+    assert {n: i.producer for n, i in final.inputs.items()} == {
+        "data": "third",
+        "unit": "second",
+    }
+
+
+def test_function_reads_its_globals_when_called(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["functions"], "def scaled(x):\n    return x * SCALE + OFFSET"),
+        (["pipeline-parameters"], "SCALE = 2.0"),
+        (["step:setup"], "OFFSET = 1.0"),
+        (["step:use"], "y = scaled(3)"),
+    )
+    assert steps["use"][0] == ["OFFSET"]
+    assert pipeline.step("use").parameters == {"SCALE"}
+
+
+def test_function_globals_are_followed_transitively(notebook):
+    steps, _ = flow(
+        notebook,
+        (["functions"], "def inner():\n    return K\n\ndef outer():\n    return inner()"),
+        (["step:a"], "K = 1"),
+        (["step:b"], "v = outer()"),
+    )
+    assert steps["b"][0] == ["K"]
+
+
+def test_name_bound_before_the_call_is_not_an_input(notebook):
+    steps, _ = flow(
+        notebook,
+        (["functions"], "def f():\n    return K"),
+        (["step:a"], "K = 1"),
+        (["step:b"], "K = 2\nv = f()"),
+    )
+    assert steps["b"][0] == []
+
+
+def test_method_of_a_notebook_class_reads_its_globals(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["functions"], "class Acc:\n    def push(self, x):\n        return x < LIMIT"),
+        (["pipeline-parameters"], "LIMIT = 3"),
+        (["step:a"], "acc = Acc()"),
+        (["step:b"], "ok = acc.push(1)"),
+    )
+    assert pipeline.step("b").parameters == {"LIMIT"}
+    assert steps["b"] == (["acc"], [])
+
+
+def test_function_changing_its_argument_changes_the_callers_value(notebook):
+    steps, _ = flow(
+        notebook,
+        (["functions"], "def clean(frame):\n    frame.dropna(inplace=True)"),
+        (["step:a"], "df = 1"),
+        (["step:b"], "clean(df)"),
+        (["step:c"], "print(df)"),
+    )
+    assert steps["b"] == (["df"], ["df"])
+
+
+def test_global_statement_rebinds_a_module_name(notebook):
+    steps, _ = flow(
+        notebook,
+        (["functions"], "def bump():\n    global counter\n    counter += 1"),
+        (["step:a"], "counter = 0"),
+        (["step:b"], "bump()"),
+        (["step:c"], "print(counter)"),
+    )
+    assert steps["b"] == (["counter"], ["counter"])
+
+
+def test_comprehension_variables_do_not_leak_but_walrus_does(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["step:a"], "data = [1, 5]\nx = 'outer'\nsq = [x * x for x in data]\n"
+                     "flags = [(big := v) > 3 for v in data]"),
+        (["step:b"], "print(x, sq, flags, big)"),
+    )
+    assert steps["b"][0] == ["big", "flags", "sq", "x"]
+    assert errors(pipeline) == []
+
+
+def test_comprehension_variable_read_later_is_undefined(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["step:a"], "sq = [v * v for v in range(3)]"),
+        (["step:b"], "print(v)"),
+    )
+    assert errors(pipeline) == [("undefined-name", "v")]
+
+
+def test_loop_variables_and_unpacking_bind(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["step:a"], "for i, (n, w) in enumerate([('a', 1)]):\n    pass\n"
+                     "head, *mid, tail = range(5)\n(p, q), r = (1, 2), 3"),
+        (["step:b"], "print(i, n, w, head, mid, tail, p, q, r)"),
+    )
+    assert steps["b"][0] == sorted("i n w head mid tail p q r".split())
+    assert errors(pipeline) == []
+
+
+def test_augmented_assignment_reads_and_writes_and_del_unbinds(notebook):
+    steps, _ = flow(
+        notebook,
+        (["step:a"], "total = 0\nscratch = 'x'"),
+        (["step:b"], "total += 100\ndel scratch"),
+        (["step:c"], "print(total, 'scratch' in globals())"),
+    )
+    assert steps["b"] == (["scratch", "total"], ["total"])
+    assert steps["c"][0] == ["total"]
+
+
+def test_reading_a_deleted_name_is_a_finding(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["step:a"], "x = 1"),
+        (["step:b"], "del x"),
+        (["step:c"], "print(x)"),
+    )
+    assert errors(pipeline) == [("undefined-name", "x")]
+
+
+def test_undefined_name_names_cell_line_and_name(notebook):
+    _, pipeline = flow(notebook, (["step:a"], "x = 1\ny = missing + x"))
+    [finding] = [f for f in pipeline.findings if f.severity == "error"]
+    assert (finding.cell, finding.line, finding.name) == (0, 2, "missing")
+    assert finding.format("nb.ipynb").startswith("nb.ipynb:cell 1:2:5: error:")
+
+
+def test_imports_are_reimported_never_handed_on(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["step:a"], "import json as j\nfrom os import path"),
+        (["step:b"], "print(j.dumps(1), path.sep)"),
+    )
+    assert steps["a"] == ([], [])
+    assert set(pipeline.step("b").reimports) == {"j", "path"}
+
+
+def test_conditional_binding_keeps_the_earlier_value_when_handed_on(notebook):
+    steps, _ = flow(
+        notebook,
+        (["step:a"], "best = 0"),
+        (["step:b"], "for v in [3, 1]:\n    if v > 2:\n        best = v"),
+        (["step:c"], "print(best)"),
+    )
+    assert steps["b"] == (["best"], ["best"])
+
+
+def test_parameter_rebound_in_a_step_is_handed_on(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["pipeline-parameters"], "RATE = 0.5"),
+        (["step:a"], "RATE = RATE / 2"),
+        (["step:b"], "print(RATE)"),
+    )
+    assert pipeline.step("a").parameters == {"RATE"}
+    assert steps["b"][0] == ["RATE"]
+    assert pipeline.step("b").parameters == set()
+
+
+def test_names_in_strings_and_fstrings(notebook):
+    steps, _ = flow(
+        notebook,
+        (["step:a"], "a = 1\nb = 2"),
+        (["step:b"], "print('a', f'{b}')"),
+    )
+    assert steps["b"][0] == ["b"]
+
+
+def test_with_and_except_bindings(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["step:a"], "with open(__file__ if False else 'x', 'w') as fh:\n    n = 1\n"
+                     "try:\n    1 / 0\nexcept ZeroDivisionError as err:\n    m = 2"),
+        (["step:b"], "print(n, m)"),
+    )
+    assert steps["b"][0] == ["m", "n"]
+    assert errors(pipeline) == []
+
+
+def test_match_captures_bind(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["step:a"], "match (1, 2):\n    case (first, *rest):\n        pass"),
+        (["step:b"], "print(first, rest)"),
+    )
+    assert steps["b"][0] == ["first", "rest"]
+    assert errors(pipeline) == []
+
+
+def test_parallel_producers_resolve_by_notebook_order_with_a_warning(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["step:base"], "base = [1]"),
+        (["step:a", "prev:base"], "score = sum(base)"),
+        (["step:b", "prev:base"], "score = max(base)"),
+        (["step:join", "prev:a", "prev:b"], "print(score)"),
+    )
+    assert pipeline.step("join").inputs["score"].producer == "b"
+    assert [f.code for f in pipeline.findings] == ["ambiguous-producer"]
+
+
+def test_prev_cycle_and_unknown_prev_are_findings(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["step:alpha", "prev:gamma"], "a = 1"),
+        (["step:beta"], "b = a"),
+        (["step:gamma", "prev:nowhere"], "c = b"),
+    )
+    codes = {f.code for f in pipeline.findings if f.severity == "error"}
+    assert codes == {"dependency-cycle", "unknown-step"}
+
+
+def test_generator_crossing_steps_is_refused(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["step:a"], "stream = (i for i in range(3))\nhandle = open('f', 'w')"),
+        (["step:b"], "print(next(stream))\nhandle.close()"),
+    )
+    assert sorted(errors(pipeline)) == [
+        ("not-serializable", "handle"),
+        ("not-serializable", "stream"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["x = [1] + y", "def f(:\n  pass"],
+)
+def test_parameters_must_be_literals(notebook, source):
+    _, pipeline = flow(
+        notebook, (["pipeline-parameters"], source), (["step:a"], "print(1)")
+    )
+    assert errors(pipeline)[0][0] in {"parameter-not-literal", "syntax-error"}
+
+
+def test_metrics_are_logged_by_their_producer(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["step:a"], "loss = 0.5"),
+        (["step:b"], "acc = 0.9"),
+        (["pipeline-metrics"], "loss\nprint(acc)"),
+    )
+    assert pipeline.step("a").metrics == ["loss"]
+    assert pipeline.step("b").metrics == ["acc"]
+
+
+def test_magics_bind_through_ipython_syntax(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["step:a"], "%time squares = [i for i in range(3)]\nout = !echo hi"),
+        (["step:b"], "%%time\ntotal = sum(squares)\nw = out[0]"),
+        (["step:c"], "print(total, w)"),
+    )
+    assert steps["b"] == (["out", "squares"], ["total", "w"])
+    assert errors(pipeline) == []
+
+
+def test_refused_magic_is_a_finding(notebook):
+    _, pipeline = flow(notebook, (["step:a"], "%cd /tmp\nx = 1"))
+    assert errors(pipeline) == [("magic-refused", None)]

@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+
+from kalelike import notebook, tags
+
+
+def layout_of(build, cells):
+    return tags.split(notebook.read(build(cells)))
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("load", "load"),
+        ("load-data", "load_data"),
+        ("Load Data!", "Load_Data"),
+        ("2nd", "step_2nd"),
+        ("class", "class_"),
+        ("données", "donn_es"),
+        ("---", ""),
+    ],
+)
+def test_step_names_are_normalised_to_ascii_identifiers(raw, name):
+    assert tags.step_name(raw) == name
+
+
+def test_roles_and_steps_follow_kale_tags(notebook):
+    layout = layout_of(
+        notebook,
+        [
+            ("import os", ["imports"]),
+            ("def f(): pass", ["functions"]),
+            ("A = 1", ["pipeline-parameters"]),
+            ("x = A", ["block:load"]),
+            ("y = x", []),
+            ("print('skipped')", ["skip"]),
+            ("z = y", ["step:train", "prev:load"]),
+            ("z", ["pipeline-metrics"]),
+        ],
+    )
+    assert [c.index for c in layout.prelude] == [0, 1]
+    assert [c.index for c in layout.parameters] == [2]
+    assert [c.index for c in layout.metrics] == [7]
+    assert [(s.name, [c.index for c in s.cells]) for s in layout.steps] == [
+        ("load", [3, 4]),
+        ("train", [6]),
+    ]
+    assert layout.steps[1].prev == [("load", 6)]
+    assert layout.findings == []
+
+
+def test_papermill_parameters_tag_is_accepted(notebook):
+    layout = layout_of(notebook, [("A = 1", ["parameters"]), ("b = A", ["step:s"])])
+    assert [c.index for c in layout.parameters] == [0]
+
+
+def test_same_step_name_joins_one_step(notebook):
+    layout = layout_of(notebook, [("a = 1", ["step:s"]), ("b = a", ["step:s"])])
+    assert [(s.name, len(s.cells)) for s in layout.steps] == [("s", 2)]
+
+
+def test_leading_imports_join_the_prelude(notebook):
+    layout = layout_of(notebook, [("import os", []), ("a = 1", ["step:s"])])
+    assert [c.index for c in layout.prelude] == [0]
+    assert layout.findings == []
+
+
+def test_leading_code_becomes_a_first_step_with_a_warning(notebook):
+    layout = layout_of(notebook, [("a = 1", []), ("b = a", ["step:s"])])
+    assert [s.name for s in layout.steps] == ["start", "s"]
+    [finding] = layout.findings
+    assert finding.severity == "warning" and finding.code == "untagged-code"
+
+
+def test_no_tags_at_all_is_one_step(notebook):
+    layout = layout_of(notebook, [("a = 1", []), ("b = a", [])])
+    assert [(s.name, len(s.cells)) for s in layout.steps] == [("start", 2)]
+    assert "no step tags" in layout.findings[0].message
+
+
+def test_unknown_tag_is_a_warning_not_a_failure(notebook):
+    layout = layout_of(notebook, [("a = 1", ["step:s", "colour:blue"])])
+    assert [f.code for f in layout.findings] == ["unknown-tag"]
+    assert layout.findings[0].severity == "warning"
+
+
+def test_markdown_and_empty_cells_are_ignored(tmp_path: Path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# title"),
+        nbformat.v4.new_code_cell("   \n"),
+        nbformat.v4.new_code_cell("a = 1", metadata={"tags": ["step:s"]}),
+    ]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    layout = tags.split(notebook.read(path))
+    assert [c.index for c in layout.steps[0].cells] == [2]
