@@ -35,6 +35,21 @@ ARG_MUTATORS = frozenset(
     insort_right copyto fill_diagonal put putmask place setattr delattr
     """.split()
 )
+# Calls that write or read a file named by their first argument, by the called name.
+FILE_WRITERS = frozenset(
+    """
+    to_csv to_parquet to_json to_excel to_pickle to_feather to_hdf savefig save savez
+    savez_compressed savetxt remove unlink write_text write_bytes
+    """.split()
+)
+FILE_READERS = frozenset(
+    """
+    read_csv read_parquet read_json read_excel read_pickle read_feather read_hdf load
+    loadtxt genfromtxt read_text read_bytes imread
+    """.split()
+)
+# Modules whose functions draw from a process-wide random state.
+GLOBAL_RANDOM = frozenset({"random", "np.random", "numpy.random", "torch", "tf.random"})
 # Calls whose result cannot cross a step boundary, by the called name.
 UNSERIALIZABLE_CALLS = {
     "open": "open file",
@@ -78,6 +93,25 @@ class Defs:
 
     functions: dict[str, Summary] = field(default_factory=dict)
     methods: dict[str, Summary] = field(default_factory=dict)
+    # name -> names whose objects it may share (`m = models["lr"]`, loop targets)
+    aliases: dict[str, set[str]] = field(default_factory=dict)
+
+    def sharing(self, name: str) -> set[str]:
+        """Every name that may reach an object `name` reaches, both ways."""
+        group, todo = {name}, [name]
+        while todo:
+            current = todo.pop()
+            linked = self.aliases.get(current, set()) | {
+                other for other, roots in self.aliases.items() if current in roots
+            }
+            todo += sorted(linked - group)
+            group |= linked
+        return group - {name}
+
+    def rebind(self, name: str, roots: set[str]) -> None:
+        self.aliases.pop(name, None)
+        if roots - {name}:
+            self.aliases[name] = roots - {name}
 
     def expand(self, name: str) -> Summary:
         """The transitive summary of using `name`, following the names it reads."""
@@ -105,10 +139,34 @@ def root_name(node: ast.expr) -> str | None:
             return node.id
         if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
             node = node.value
-        elif isinstance(node, ast.Call):
-            node = node.func
-        else:
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            node = node.func.value  # `a.reshape(2, 3).fill(0)` may change `a`
+        else:  # a plain call's result is a new object, not a name's
             return None
+
+
+# Calls whose result holds the very objects of their argument or receiver.
+SHARING_CALLS = frozenset(
+    "values items keys get enumerate zip reversed iter list tuple sorted".split()
+)
+
+
+def alias_roots(node: ast.expr) -> set[str]:
+    """Names whose objects the value of `node` may share (not copy)."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        return alias_roots(node.value)
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return set().union(*(alias_roots(e) for e in node.elts))
+    if isinstance(node, ast.Dict):
+        return set().union(*(alias_roots(v) for v in node.values))
+    if isinstance(node, ast.Call) and _called_name(node.func) in SHARING_CALLS:
+        parts = [alias_roots(a) for a in node.args]
+        if isinstance(node.func, ast.Attribute):
+            parts.append(alias_roots(node.func.value))
+        return set().union(*parts)
+    return set()
 
 
 def target_names(node: ast.AST) -> Iterator[str]:
@@ -142,6 +200,22 @@ def _environ_key(node: ast.expr) -> str | None:
             key = node.args[0]
     if isinstance(key, ast.Constant) and isinstance(key.value, str):
         return key.value
+    return None
+
+
+def _literal_path(call: ast.Call) -> str | None:
+    """The file a call names: a string literal first argument, or `Path("...")`."""
+    candidates = list(call.args[:1]) + [
+        k.value for k in call.keywords if k.arg in ("path", "fname", "file")
+    ]
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
+        inner = func.value  # Path("x").read_text()
+        if _called_name(inner.func) == "Path" and inner.args:
+            candidates = [inner.args[0]]
+    for node in candidates:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
     return None
 
 
@@ -184,6 +258,9 @@ class CellAnalyzer:
         line = getattr(node, "lineno", 1)
         col = getattr(node, "col_offset", 0)
         self.events.append(Event(kind, name, line, col, detail))
+        if kind == "mutate":  # a change through one name shows through its aliases
+            for alias in sorted(self.defs.sharing(name)):
+                self.events.append(Event(kind, alias, line, col, f"through {name!r}"))
 
     def bind(self, name: str, node: ast.AST, detail: str = "") -> None:
         self.emit("maybe-bind" if self.conditional else "bind", name, node, detail)
@@ -222,14 +299,18 @@ class CellAnalyzer:
                 if isinstance(child, ast.expr):
                     self.expr(child)
 
-    def assign_target(self, target: ast.expr, value: ast.expr | None) -> None:
+    def assign_target(
+        self, target: ast.expr, value: ast.expr | None, roots: set[str] | None = None
+    ) -> None:
         if isinstance(target, ast.Name):
             self.bind(target.id, target, self.value_kind(value))
+            shared = alias_roots(value) if value is not None else set()
+            self.defs.rebind(target.id, shared | (roots or set()))
         elif isinstance(target, (ast.Tuple, ast.List)):
             for elt in target.elts:
-                self.assign_target(elt, None)
+                self.assign_target(elt, None, roots)
         elif isinstance(target, ast.Starred):
-            self.assign_target(target.value, None)
+            self.assign_target(target.value, None, roots)
         else:  # attribute or subscript store: changes the object in place
             key = _environ_key(target)
             if key is not None:
@@ -270,7 +351,8 @@ class CellAnalyzer:
     def stmt_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         for alias in node.names:
             if alias.name == "*":
-                self.emit("star-import", getattr(node, "module", "") or "", node)
+                module = getattr(node, "module", "") or ""
+                self.emit("star-import", module, node, ast.unparse(node))
                 continue
             name = alias.asname or alias.name.split(".")[0]
             one = type(node)(**{**node.__dict__, "names": [alias]})
@@ -351,7 +433,7 @@ class CellAnalyzer:
     def stmt_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.expr(node.iter)
         self.conditional += 1
-        self.assign_target(node.target, None)
+        self.assign_target(node.target, None, alias_roots(node.iter))
         self.conditional -= 1
         self.loop(node)
 
@@ -380,6 +462,8 @@ class CellAnalyzer:
                 self.bind(handler.name, handler)
                 self.conditional -= 1
             self.block(handler.body)
+            if handler.name:  # Python deletes the name when the handler ends
+                self.emit("unbind", handler.name, handler)
         self.block(node.orelse)
         self.statements(node.finalbody)
 
@@ -450,6 +534,8 @@ class CellAnalyzer:
                     self.expr_in_scope(child.value, local)
             if isinstance(node, ast.Call):
                 self.call(node, local)
+                self.files(node)
+                self.hidden_state(node)
 
     def comprehension(
         self,
@@ -487,6 +573,37 @@ class CellAnalyzer:
             name = root_name(arg)
             if i in changed and name is not None and name not in local:
                 self.emit("mutate", name, arg)
+
+    def hidden_state(self, node: ast.Call) -> None:
+        """Record calls touching process state that a step boundary drops."""
+        dotted = _dotted(node.func)
+        module, _, attr = dotted.rpartition(".")
+        if module in GLOBAL_RANDOM:
+            kind = "seed" if attr in ("seed", "manual_seed", "set_seed") else "random"
+            self.emit(kind, module, node)
+        elif dotted in ("os.chdir", "chdir"):
+            self.emit("chdir", "os.chdir", node)
+        elif dotted in ("exec", "eval", "globals", "locals", "vars") and (
+            dotted in ("exec", "eval") or not node.args
+        ):
+            self.emit("dynamic", dotted, node)
+
+    def files(self, node: ast.Call) -> None:
+        """Record literal file paths a call writes or reads."""
+        called = _called_name(node.func)
+        path = _literal_path(node)
+        if called is None or path is None:
+            return
+        if called == "open":
+            mode = node.args[1] if len(node.args) > 1 else None
+            mode = next((k.value for k in node.keywords if k.arg == "mode"), mode)
+            text = mode.value if isinstance(mode, ast.Constant) else "r"
+            writes = isinstance(text, str) and any(c in text for c in "wax+")
+            self.emit("file-write" if writes else "file-read", path, node)
+        elif called in FILE_WRITERS:
+            self.emit("file-write", path, node)
+        elif called in FILE_READERS:
+            self.emit("file-read", path, node)
 
     def value_kind(self, value: ast.expr | None) -> str:
         """Name the kind of a value that evidently cannot be serialized."""

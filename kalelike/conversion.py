@@ -1,11 +1,12 @@
 """The library's verbs: analyse a notebook, convert it, write the script."""
 
 import os
+import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kalelike import flow, notebook, render
+from kalelike import config, flow, nesting, notebook, render, settings
 from kalelike.errors import FindingsError, UsageError
 from kalelike.findings import Finding, blocking
 from kalelike.model import Pipeline
@@ -21,14 +22,40 @@ class Conversion:
         return [f for f in self.pipeline.findings if f.severity == "warning"]
 
 
-def analyze(path: Path, base_image: str = "") -> Pipeline:
-    """Read a notebook and analyse it; findings are in the result, not raised."""
-    return flow.build(notebook.read(path), base_image=base_image)
+def analyze(
+    path: Path, base_image: str = "", options: settings.Options | None = None
+) -> Pipeline:
+    """Read a notebook and analyse it; findings are in the result, not raised.
+
+    `base_image` is a command-line flag, "" when not given: the notebook's
+    metadata, then the project's `[tool.nb2pipe]`, fill in what it leaves out.
+    """
+    project = config.for_notebook(path)
+    nb = config.with_project(notebook.read(path), project)
+    options = replace(
+        options or settings.Options(),
+        project_image=str(project.notebook_defaults.get("base_image") or ""),
+    )
+    if base_image:
+        options = replace(options, base_image=base_image)
+    settings.check_options(options)
+    try:
+        return flow.build(nb, options)
+    except (RecursionError, MemoryError):
+        refusal = nesting.refusal(nb)
+        if refusal is None:
+            raise
+        return refusal
 
 
-def convert(path: Path, base_image: str = "", script_name: str = "") -> Conversion:
+def convert(
+    path: Path,
+    base_image: str = "",
+    script_name: str = "",
+    options: settings.Options | None = None,
+) -> Conversion:
     """Analyse and render; raises FindingsError when a finding blocks conversion."""
-    pipeline = analyze(path, base_image)
+    pipeline = analyze(path, base_image, options)
     if blocking(pipeline.findings):
         raise FindingsError(pipeline.findings)
     script = render.render(pipeline, script_name or render.script_name(path))
@@ -36,20 +63,49 @@ def convert(path: Path, base_image: str = "", script_name: str = "") -> Conversi
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target and rename, so a failure leaves no partial file."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    """Write beside the target and rename, so a failure leaves no partial file.
+
+    The script gets the mode the file it replaces had, else the mode any new
+    file gets under the umask (mkstemp's own 0600 would hide it from the team).
+    """
+    if not path.parent.is_dir():
+        raise UsageError(f"{path}: cannot write: no such folder {path.parent}")
+    mode = _mode(path)
+    try:
+        fd, temp = tempfile.mkstemp(".tmp", f".{path.name}.", path.parent)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
+        os.chmod(temp, mode)
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as e:
         Path(temp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise UsageError(f"{path}: cannot write: {e.strerror or e}") from None
         raise
+
+
+def _mode(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)  # reading the umask means setting it, then back
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def output_path(source: Path, output: Path | None) -> Path:
     target = output if output is not None else source.with_name(render.script_name(source))
-    if target.resolve() == source.resolve():
+    if target.resolve() == source.resolve() or _same_file(target, source):
         raise UsageError(f"{target}: refusing to overwrite the input notebook")
     return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths are one file, hard links included."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist yet
+        return False

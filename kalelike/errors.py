@@ -22,6 +22,13 @@ class FindingsError(Nb2PipeError):
         self.findings = findings
 
 
+class StaleScripts(Nb2PipeError):
+    """A script (or its YAML) was stale or missing: `convert --check` found it, or
+    `convert --fail-on-change` wrote it."""
+
+    exit_code = 1
+
+
 class UsageError(Nb2PipeError):
     """Bad command-line usage or an unreadable input file."""
 
@@ -34,6 +41,12 @@ class RunFailed(Nb2PipeError):
     exit_code = 3
 
 
+class SubmitFailed(Nb2PipeError):
+    """The KFP server could not be reached, or refused the run."""
+
+    exit_code = 4
+
+
 class InternalError(Nb2PipeError):
     """A bug in nb2pipe itself."""
 
@@ -42,9 +55,11 @@ class InternalError(Nb2PipeError):
 
 EXIT_CODES = {
     0: "success",
-    1: "findings block the conversion, or --check found stale scripts",
+    1: "findings block the conversion, or a script was stale or missing "
+    "(--check, --fail-on-change)",
     2: "bad usage or unreadable input",
     3: "a pipeline step failed in a local run",
+    4: "the KFP server could not be reached or refused the run (submit)",
     70: "internal error in nb2pipe (please report it)",
     130: "interrupted (Ctrl-C)",
 }

@@ -1,6 +1,6 @@
 """Findings: problems in a notebook's code, as values with a place."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning"]
@@ -18,15 +18,25 @@ class Finding:
     message: str
     step: str | None = None
     name: str | None = None
+    excerpt: str = field(default="", compare=False)  # the source line, if shown
 
     def format(self, notebook: str) -> str:
-        """Render as `NOTEBOOK:cell N:LINE:COL: message`, cells counted from 1."""
+        """Render as `NOTEBOOK:cell N:LINE:COL: message`, cells counted from 1.
+
+        One line, with control characters escaped; a finding that carries its
+        source line is followed by that line and a caret under the column.
+        """
         place = notebook
         if self.cell is not None:
             place += f":cell {self.cell + 1}"
             if self.line is not None:
                 place += f":{self.line}:{(self.col or 0) + 1}"
-        return f"{place}: {self.severity}: {self.message} [{self.code}]"
+        text = printable(f"{place}: {self.severity}: {self.message} [{self.code}]")
+        if not self.excerpt:
+            return text
+        shown = printable(self.excerpt.expandtabs(4))
+        before = printable(self.excerpt[: self.col or 0].expandtabs(4))
+        return f"{text}\n    {shown}\n    {' ' * len(before)}^"
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -42,3 +52,12 @@ class Finding:
 
 def blocking(findings: list[Finding]) -> bool:
     return any(f.severity == "error" for f in findings)
+
+
+def printable(text: str, keep: str = "") -> str:
+    """Text safe to print on a terminal: control, bidi and line-breaking
+    characters (other than those in `keep`) shown as escapes, the way repr does.
+    """
+    return "".join(
+        ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text
+    )

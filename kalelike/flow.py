@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kalelike import magics, packages, tags
+from kalelike import magics, packages, settings, tags
 from kalelike.analysis import CellAnalyzer, Defs, Event
 from kalelike.findings import Finding
 from kalelike.model import CodeCell, Input, Parameter, Pipeline, Step
 from kalelike.notebook import Cell, Notebook
 from kalelike.parameters import read_metrics, read_parameters
+from kalelike.star_imports import star_names
 
 # Names a notebook has without binding them.
 KNOWN = frozenset(dir(builtins)) | {"__name__", "__file__", "display", "get_ipython"}
@@ -51,6 +52,9 @@ class _Flow:
         self.unserializable: dict[tuple[str, str], tuple[str, int, int]] = {}
         self.magics: dict[int, list[magics.Magic]] = {}
         self.environment: dict[str, Producer] = {}  # variable -> the step that set it
+        self.files: dict[str, list[tuple[str, str, int, int]]] = {}  # path -> touches
+        self.seeded: dict[str, Producer] = {}  # random module -> the step seeding it
+        self.warned: set[tuple[str, str]] = set()
         for p in parameters:
             self.produce(p.name, Producer("parameter", None, p.cell, 1))
 
@@ -82,15 +86,8 @@ class _Flow:
             return None
         try:
             tree = ast.parse(source)
-        except SyntaxError as e:
-            line = (e.lineno or 1)
-            text = source.splitlines()[line - 1].strip() if source.strip() else ""
-            self.findings.append(
-                Finding(
-                    cell.index, line, (e.offset or 1) - 1, "error", "syntax-error",
-                    f"syntax error: {e.msg}: `{text}`",
-                )
-            )
+        except (SyntaxError, ValueError) as e:  # ValueError: a NUL in the cell
+            self.findings.append(syntax_finding(cell.index, source, e))
             return None
         return CellAnalyzer(self.defs).analyze(tree, source), ipython
 
@@ -134,8 +131,22 @@ class _Flow:
                 continue
             events, ipython = result
             for event in events:
-                if event.kind in ("bind", "maybe-bind", "import"):
-                    self.produce(event.name, Producer("prelude", None, cell.index, event.line))
+                names = [event.name]
+                if event.kind == "star-import":
+                    names = list(star_names(event.name) or ())
+                    if not names:
+                        self.finding(
+                            cell.index, event, "star-import",
+                            f"`{event.detail}`: the names it binds cannot be known "
+                            "without running your code; import them by name",
+                        )
+                elif event.kind not in ("bind", "maybe-bind", "import"):
+                    continue
+                detail = "import" if "import" in event.kind else ""
+                for name in names:
+                    self.produce(
+                        name, Producer("prelude", None, cell.index, event.line, detail)
+                    )
             code.append(self.code_cell(cell, ipython))
         return code
 
@@ -157,9 +168,9 @@ class _Flow:
         events, ipython = result
         state.step.code.append(self.code_cell(cell, ipython))
         for magic in self.magics.get(cell.index, []):
-            if magic.name in ("env", "set_env") and "=" in magics.magic_line(magic):
-                key = re.split(r"[=\s]", magics.magic_line(magic).strip(), maxsplit=1)[0]
-                events.append(Event("env-set", key, magic.line, 0, "%env"))
+            for extra in _magic_events(magic):
+                at = next((i for i, e in enumerate(events) if e.line > extra.line), None)
+                events.insert(len(events) if at is None else at, extra)
         for event in events:
             self.apply(state, cell.index, event)
 
@@ -177,6 +188,11 @@ class _Flow:
                 state.bound.discard(name)
                 state.maybe.pop(name, None)
                 self.produce(name, Producer("deleted", step, cell, event.line))
+        elif event.kind == "unbind":
+            state.bound.discard(name)
+            state.maybe.pop(name, None)
+            while self.history.get(name) and self.history[name][-1].step == step:
+                self.history[name].pop()
         elif event.kind == "bind":
             state.bound.add(name)
             state.local_imports.discard(name)
@@ -189,17 +205,62 @@ class _Flow:
             state.bound.add(name)
             state.local_imports.add(name)
             self.produce(name, Producer("import", step, cell, event.line, event.detail))
+        elif event.kind in ("file-write", "file-read"):
+            kind = event.kind.removeprefix("file-")
+            self.files.setdefault(name, []).append((step, kind, cell, event.line))
+        elif event.kind == "seed":
+            self.seeded[name] = here
+        elif event.kind == "random":
+            self.hidden_random(step, cell, event)
+        elif event.kind == "chdir":
+            self.finding(
+                cell, event, "hidden-state",
+                "`os.chdir` changes the working directory of this step only; later "
+                "steps start in the original directory; use absolute paths instead",
+                step, severity="warning",
+            )
+        elif event.kind == "dynamic":
+            self.finding(
+                cell, event, "dynamic-names",
+                f"`{name}()` reads or binds names the analysis cannot see; values it "
+                "binds are handed on only if another line names them",
+                step, severity="warning",
+            )
         elif event.kind == "env-set":
             self.environment[name] = here
         elif event.kind == "env-read":
             self.hidden_environment(step, cell, event)
         elif event.kind == "star-import":
+            self.star_import(state, cell, event)
+
+    def star_import(self, state: _StepState, cell: int, event: Event) -> None:
+        """Bind what `from m import *` binds, or refuse when it cannot be known."""
+        names = star_names(event.name)
+        if names is None:
             self.finding(
                 cell, event, "star-import",
-                f"`from {name} import *` hides which names it binds; "
-                "import the names you use explicitly",
-                step,
+                f"`{event.detail}`: the names it binds cannot be known without "
+                "running your code; import the names you use by name",
+                state.step.name,
             )
+            return
+        for name in names:
+            self.apply(state, cell, Event("import", name, event.line, 0, event.detail))
+
+    def hidden_random(self, step: str, cell: int, event: Event) -> None:
+        """The global random state seeded in one step does not reach the next."""
+        seeder = self.seeded.get(event.name)
+        if seeder is None or seeder.step == step or (event.name, step) in self.warned:
+            return
+        self.warned.add((event.name, step))
+        self.finding(
+            cell, event, "hidden-state",
+            f"`{event.name}` was seeded in step {seeder.step!r} (cell "
+            f"{seeder.cell + 1}) but the random state does not carry to step "
+            f"{step!r}, which draws from it here; seed it again in this step, or "
+            "use a generator object (`np.random.default_rng(seed)`) and hand it on",
+            step, severity="warning",
+        )
 
     def hidden_environment(self, step: str, cell: int, event: Event) -> None:
         """Each step is a fresh process: an environment variable does not carry."""
@@ -216,12 +277,9 @@ class _Flow:
         )
 
     def is_module(self, name: str, step: str) -> bool:
+        """Bound by an import: changing it changes process state, not a value."""
         producer = self.outside(name, step)
-        return producer is not None and producer.kind in ("import", "prelude") and (
-            producer.kind == "import" or name in self.prelude_imports
-        )
-
-    prelude_imports: set[str] = set()
+        return producer is not None and "import" in (producer.kind, producer.detail)
 
     def resolve(self, state: _StepState, cell: int, event: Event) -> None:
         """Find where a name read by a step comes from."""
@@ -262,7 +320,21 @@ class _Flow:
         self.finding(cell, event, "undefined-name", message, step)
 
 
-def build(nb: Notebook, base_image: str = "") -> Pipeline:
+def syntax_finding(cell: int, source: str, error: SyntaxError | ValueError) -> Finding:
+    """A cell Python cannot parse, with the line it stops at and a caret."""
+    lineno = getattr(error, "lineno", None) or 1
+    offset = getattr(error, "offset", None) or 1
+    message = getattr(error, "msg", None) or str(error)
+    lines = source.splitlines()
+    excerpt = lines[lineno - 1].rstrip() if 0 < lineno <= len(lines) else ""
+    shown = f": `{excerpt.strip()}`" if excerpt.strip() else ""
+    return Finding(
+        cell, lineno, offset - 1, "error", "syntax-error",
+        f"syntax error: {message}{shown}", excerpt=excerpt,
+    )
+
+
+def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
     """Analyse a notebook into the pipeline model; findings say what blocks it."""
     layout = tags.split(nb)
     parameters, findings = read_parameters(layout.parameters)
@@ -270,14 +342,8 @@ def build(nb: Notebook, base_image: str = "") -> Pipeline:
     findings += layout.findings + metric_findings
     flow = _Flow(nb, parameters)
     prelude = flow.prelude(layout.prelude)
-    flow.prelude_imports = {
-        name
-        for cell in layout.prelude
-        for name in _import_names(cell.source)
-    }
     states = {s.name: _StepState(Step(s.name, [c.index for c in s.cells])) for s in layout.steps}
     order = sorted((c.index, s.name, c) for s in layout.steps for c in s.cells)
-    metric_cells = {index for _, index, _ in metrics}
     pending_metrics = sorted(metrics, key=lambda m: (m[1], m[2]))
     for index, name, cell in order:
         while pending_metrics and pending_metrics[0][1] < index:
@@ -285,7 +351,6 @@ def build(nb: Notebook, base_image: str = "") -> Pipeline:
         flow.step_cell(states[name], cell)
     for metric in pending_metrics:
         _place_metric(flow, states, metric)
-    del metric_cells
     steps = [states[s.name].step for s in layout.steps]
     for step in steps:
         step.prelude = list(prelude)
@@ -294,21 +359,84 @@ def build(nb: Notebook, base_image: str = "") -> Pipeline:
     _edges(layout, steps, flow)
     _check_unserializable(flow, steps)
     _check_parallel_producers(flow, steps)
-    for step in steps:
-        step.packages = packages.for_step(step, nb.path.parent, flow.findings)
-    findings += flow.findings
-    meta = nb.metadata.get("kubeflow_notebook") or {}
-    meta = meta if isinstance(meta, dict) else {}
-    name = str(meta.get("pipeline_name") or _pipeline_name(nb.path))
+    config, config_findings = settings.read_notebook(
+        nb.metadata, options or settings.Options()
+    )
+    for cells, step in zip(layout.steps, steps, strict=True):
+        step.settings = settings.read_step(cells.tags, config, step.name, flow.findings)
+        if config.packages:
+            pins = packages.for_step(step, nb.path.parent, flow.findings)
+            step.packages = packages.with_installs(pins, _installs(flow, step))
+    findings += flow.findings + config_findings
     return Pipeline(
         notebook=nb.name,
-        name=name,
-        description=str(meta.get("pipeline_description") or f"Converted from {nb.name}"),
+        name=config.pipeline_name or _pipeline_name(nb.path),
+        description=config.description or f"Converted from {nb.name}",
         parameters=parameters,
         steps=steps,
         findings=sorted(set(findings), key=_finding_order),
-        base_image=base_image or packages.default_image(),
+        base_image=config.base_image or packages.default_image(),
+        settings=config,
+        magics=[
+            {
+                "cell": cell,
+                "line": m.line,
+                "magic": m.text,
+                "policy": m.policy,
+                "meaning": magics.POLICIES[m.policy],
+            }
+            for cell, used in sorted(flow.magics.items())
+            for m in used
+        ],
     )
+
+
+def _installs(flow: _Flow, step: Step) -> list[str]:
+    """What the step's `%pip install` lines ask for; a local path is a finding."""
+    requested = []
+    for cell in step.prelude + step.code:
+        for magic in flow.magics.get(cell.cell, []):
+            if magic.policy != "install":
+                continue
+            for requirement in magics.pip_packages(magic):
+                if packages.is_local_path(requirement):
+                    flow.findings.append(
+                        Finding(
+                            cell.cell, magic.line, 0, "warning", "local-package",
+                            f"`{magic.text}` installs {requirement!r} from a local "
+                            "path, which a cluster step cannot see: it must be in "
+                            "the step's image",
+                            None, requirement,  # no step: prelude cells are in all
+                        )
+                    )
+                else:
+                    requested.append(requirement)
+    return requested
+
+
+def _magic_events(magic: magics.Magic) -> list[Event]:
+    """What a magic's own text does: names it expands, files, environment."""
+    text = magics.magic_line(magic)
+    found = []
+    if magic.kind in ("shell", "shell-assign") or magic.policy == "run":
+        # IPython expands `$name` and `{expression}` from the namespace.
+        for name in re.findall(r"(?<!\$)\$([A-Za-z_]\w*)", text):
+            found.append(Event("read", name, magic.line, 0, "in a shell command"))
+        for expression in re.findall(r"\{([^{}]+)\}", text):
+            try:
+                tree = ast.parse(expression.strip(), mode="eval")
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name):
+                    found.append(Event("read", node.id, magic.line, 0, "in a magic"))
+    redirect = re.search(r">>?\s*([\w./-]+)", text)
+    if magic.kind == "shell" and redirect:
+        found.append(Event("file-write", redirect.group(1), magic.line, 0))
+    if magic.name in ("env", "set_env") and "=" in text:
+        key = re.split(r"[=\s]", text.strip(), maxsplit=1)[0]
+        found.append(Event("env-set", key, magic.line, 0, "%env"))
+    return found
 
 
 def _finding_order(f: Finding) -> tuple[int, int, int, str, str]:
@@ -318,19 +446,8 @@ def _finding_order(f: Finding) -> tuple[int, int, int, str, str]:
 def _pipeline_name(path: Path) -> str:
     import re
 
-    return re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-") or "pipeline"
-
-
-def _import_names(source: str) -> set[str]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {a.asname or a.name.split(".")[0] for a in node.names}
-    return names
+    name = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+    return name[:128].rstrip("-") or "pipeline"  # kfp allows 128 characters
 
 
 def _place_metric(flow: _Flow, states: dict[str, _StepState], metric: tuple[str, int, int]) -> None:
@@ -376,10 +493,34 @@ def _outputs(steps: list[Step]) -> None:
             by_name[inp.producer].outputs.add(inp.name)
 
 
+def _file_edges(steps: list[Step], flow: _Flow) -> dict[str, set[str]]:
+    """Steps touching one file keep notebook order where either of them writes it."""
+    after: dict[str, set[str]] = {s.name: set() for s in steps}
+    for path, touches in sorted(flow.files.items()):
+        for i, (step, kind, cell, line) in enumerate(touches):
+            for earlier, earlier_kind, _, _ in touches[:i]:
+                if earlier == step or "write" not in (kind, earlier_kind):
+                    continue
+                after[step].add(earlier)
+                if earlier_kind == "write" and kind == "read":
+                    flow.findings.append(
+                        Finding(
+                            cell, line, 0, "warning", "file-dependency",
+                            f"file {path!r} is written by step {earlier!r} and read "
+                            f"by step {step!r}: they run in that order, and on a "
+                            "cluster they need a shared volume (see README)",
+                            step, path,
+                        )
+                    )
+    return after
+
+
 def _edges(layout: tags.Layout, steps: list[Step], flow: _Flow) -> None:
     names = {s.name for s in steps}
+    by_files = _file_edges(steps, flow)
     for cells, step in zip(layout.steps, steps):
         step.after = {inp.producer for inp in step.inputs.values()}
+        step.after |= by_files[step.name]
         for prev, cell in cells.prev:
             if prev == step.name:
                 continue

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from kalelike.findings import Finding
+from kalelike.settings import NotebookSettings, StepSettings
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Step:
     metrics: list[str] = field(default_factory=list)
     packages: list[str] = field(default_factory=list)
     reimports: dict[str, tuple[int, str]] = field(default_factory=dict)
-    settings: dict[str, object] = field(default_factory=dict)
+    settings: StepSettings = field(default_factory=StepSettings)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Pipeline:
     steps: list[Step]
     findings: list[Finding]
     base_image: str = ""
+    settings: NotebookSettings = field(default_factory=NotebookSettings)
     magics: list[dict[str, object]] = field(default_factory=list)
 
     def step(self, name: str) -> Step:

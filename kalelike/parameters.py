@@ -1,12 +1,22 @@
 """The `pipeline-parameters` and `pipeline-metrics` cells."""
 
 import ast
+import math
+import re
 
 from kalelike.findings import Finding
 from kalelike.model import Parameter
 from kalelike.notebook import Cell
 
+# KFP's rule for metric names: a letter, then up to 63 letters, digits, - or _,
+# ending in a letter or digit.
+METRIC_NAME = re.compile(r"^[a-zA-Z]([-_a-zA-Z0-9]{0,62}[a-zA-Z0-9])?$")
 TYPES = (bool, int, float, str, list, dict)  # bool first: it is an int too
+# Names a parameter cannot have: KFP reserves `Output`, and the generated
+# pipeline function reads `kubernetes` and `local` besides its parameters.
+SCRIPT_NAMES = frozenset({"Output", "kubernetes", "local"})
+# KFP's rule for the names of pipeline inputs (its "channels").
+KFP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
 def read_parameters(cells: list[Cell]) -> tuple[list[Parameter], list[Finding]]:
@@ -45,9 +55,21 @@ def _parameter(cell: Cell, stmt: ast.stmt) -> Parameter | Finding:
     if len(targets) != 1 or not isinstance(targets[0], ast.Name):
         return refuse("assign one parameter per line, like `RATE = 0.5`")
     name = targets[0].id
+    if name in SCRIPT_NAMES:
+        return refuse(
+            f"parameter {name!r} has a name KFP or the generated pipeline function "
+            "uses itself; rename the parameter",
+            name,
+        )
+    if not KFP_NAME.match(name):
+        return refuse(
+            f"parameter {name!r} must start with an ASCII letter and hold only ASCII "
+            "letters, digits and `_`, as KFP requires; rename the parameter",
+            name,
+        )
     try:
         value = ast.literal_eval(value_node)
-    except ValueError:
+    except (ValueError, TypeError, MemoryError, RecursionError):  # {[1]: 2}, too deep
         return refuse(
             f"parameter {name!r} must be a literal (int, float, str, bool, list or "
             f"dict), not `{ast.unparse(value_node)}`; compute it in a step instead",
@@ -60,7 +82,30 @@ def _parameter(cell: Cell, stmt: ast.stmt) -> Parameter | Finding:
             "are int, float, str, bool, list or dict",
             name,
         )
+    if not _json_safe(value):
+        return refuse(
+            f"parameter {name!r} would not survive KFP, which passes it as JSON "
+            "and refuses None: use str, int, finite float, bool, lists and dicts "
+            "with str keys",
+            name,
+        )
     return Parameter(name, kind.__name__, value, cell.index)
+
+
+def _json_safe(value: object) -> bool:
+    """Whether KFP takes the value and hands it back equal, of the same types."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_json_safe(v) for v in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and _json_safe(k) and _json_safe(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, str):  # a lone surrogate has no UTF-8 form to send
+        return not any("\ud800" <= ch <= "\udfff" for ch in value)
+    return isinstance(value, (int, bool))
 
 
 def read_metrics(cells: list[Cell]) -> tuple[list[tuple[str, int, int]], list[Finding]]:
@@ -86,7 +131,20 @@ def read_metrics(cells: list[Cell]) -> tuple[list[tuple[str, int, int]], list[Fi
                 )
             else:
                 metrics.append((name, cell.index, stmt.lineno))
+                if not METRIC_NAME.match(name):
+                    findings.append(_metric_name_finding(cell, stmt, name))
     return metrics, findings
+
+
+def _metric_name_finding(cell: Cell, stmt: ast.stmt, name: str) -> Finding:
+    # KFP v2 logs any name, but its API's metric rule (v1 runs, some UIs)
+    # refuses these; a rename in the notebook is the whole fix.
+    return Finding(
+        cell.index, stmt.lineno, stmt.col_offset, "warning", "metric-name",
+        f"metric {name!r} is not a valid KFP metric name (a letter first, a letter "
+        "or digit last, at most 64 characters); rename the variable",
+        name=name,
+    )
 
 
 def _metric_name(stmt: ast.stmt) -> str | None:

@@ -6,22 +6,31 @@ loops and conditionals over what `context` prepares.
 """
 
 import ast
+import builtins
+import contextlib
 import io
-import json
 import re
 import tokenize
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kalelike.errors import InternalError
 from kalelike.model import CodeCell, Pipeline, Step
+
+if TYPE_CHECKING:
+    from jinja2 import BytecodeCache, Template
+    from jinja2.bccache import Bucket
 
 WIDTH = 88
 # Names the script itself defines; a step named like one of them is renamed.
 RESERVED = frozenset(
     "argparse json dsl Artifact Input Metrics Output NOTEBOOK BASE_IMAGE PARAMETERS "
-    "run_step build_pipeline parse_parameters main component pipeline local".split()
+    "run_step build_pipeline parse_parameters main component pipeline local "
+    "kubernetes EXPERIMENT HOST submit".split()
 )
+BUILTINS = frozenset(dir(builtins))  # the script calls some; a step must not hide them
 
 
 def script_name(notebook: Path) -> str:
@@ -30,6 +39,19 @@ def script_name(notebook: Path) -> str:
 
 def render(pipeline: Pipeline, script: str) -> str:
     """The script's text; parsed before it is returned, so it is valid Python."""
+    template, runtime = _template()
+    text = template.render(runtime=runtime, **context(pipeline, script))
+    try:
+        # Compiling checks all ast.parse does, without making the tree's objects.
+        compile(text, script or "<script>", "exec", dont_inherit=True)
+    except SyntaxError as e:  # the template and quoting must never allow this
+        raise InternalError(f"generated script does not parse: {e}") from None
+    return text
+
+
+@cache
+def _template() -> tuple["Template", str]:
+    """The script's template and the step runtime, loaded once a process."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     folder = files("kalelike.templates")
@@ -40,30 +62,51 @@ def render(pipeline: Pipeline, script: str) -> str:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        bytecode_cache=_bytecode_cache(),
     )
     runtime = (folder / "step_runtime.py").read_text().rstrip("\n")
-    text = env.get_template("pipeline.py.j2").render(
-        runtime=runtime, **context(pipeline, script)
-    )
+    return env.get_template("pipeline.py.j2"), runtime
+
+
+def _bytecode_cache() -> "BytecodeCache | None":
+    """Jinja's cache of compiled templates, in its private folder under /tmp.
+
+    Compiling the template costs three times what rendering it does (15 ms); the
+    cache keeps the compiled code while the template's text is unchanged. Where no
+    safe folder can be had, or written, there is simply no cache.
+    """
+    from jinja2 import FileSystemBytecodeCache
+
+    class QuietCache(FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: "Bucket") -> None:
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
     try:
-        ast.parse(text)
-    except SyntaxError as e:  # the template and quoting must never allow this
-        raise InternalError(f"generated script does not parse: {e}") from None
-    return text
+        return QuietCache()
+    except (OSError, RuntimeError):  # jinja2 raises RuntimeError for an unsafe folder
+        return None
 
 
 def context(pipeline: Pipeline, script: str) -> dict[str, object]:
-    functions = _function_names(pipeline.steps)
+    functions = _function_names(pipeline)
     types = {p.name: p.type for p in pipeline.parameters}
     arguments = {step.name: _arguments(step, types) for step in pipeline.steps}
     steps = [_step(step, functions, arguments) for step in pipeline.steps]
+    from kalelike import render_settings  # deferred: it uses `quote` from here
+
     used = {a for step in pipeline.steps for a in step.after}
     for step, item in zip(pipeline.steps, steps):
-        item["assign"] = f"{item['task']} = " if step.name in used else ""
+        item.update(render_settings.step_context(str(item["task"]), step, pipeline))
+        # `task.after(...)` and the settings lines need the task by name.
+        named = step.name in used or item["settings"] or item["after"]
+        item["assign"] = f"{item['task']} = " if named else ""
     return {
+        **render_settings.pipeline_context(pipeline),
         "dsl_names": _dsl_names(pipeline),
         "version_note": "",
         "notebook_comment": _plain(pipeline.notebook),
+        "name_comment": _plain(pipeline.name),
         "script_comment": _plain(script),
         "notebook_literal": quote(pipeline.notebook),
         "name_literal": quote(pipeline.name),
@@ -90,25 +133,35 @@ def _dsl_names(pipeline: Pipeline) -> str:
     return ", ".join(sorted(names))
 
 
-def _function_names(steps: list[Step]) -> dict[str, str]:
+def _function_names(pipeline: Pipeline) -> dict[str, str]:
+    """A function name per step, renamed where it would shadow a name the script
+    uses: a builtin, its own names, another step's `NAME_op` and `NAME_task`
+    variables, or a pipeline parameter in the pipeline function.
+    """
+    parameters = {p.name for p in pipeline.parameters}
+    taken = set(RESERVED | BUILTINS)
     names: dict[str, str] = {}
-    for step in steps:
+    for step in pipeline.steps:
         name = step.name
-        while name in RESERVED or name in names.values():
+        while name in taken or any(
+            n in taken or n in parameters for n in (f"{name}_op", f"{name}_task")
+        ):
             name += "_step"
+        taken.update((name, f"{name}_op", f"{name}_task"))
         names[step.name] = name
     return names
 
 
-Arguments = tuple[list[str], dict[str, str], dict[str, str]]
+# Arguments, input and output names, the metrics argument (or ""), and the
+# parameters' argument names.
+Arguments = tuple[list[str], dict[str, str], dict[str, str], str, dict[str, str]]
 
 
 def _step(
     step: Step, functions: dict[str, str], arguments: dict[str, Arguments]
 ) -> dict[str, object]:
-    args, inputs, outputs = arguments[step.name]
-    params = sorted(step.parameters)
-    call_args = [f"{p}={p}" for p in params]
+    args, inputs, outputs, metrics, params = arguments[step.name]
+    call_args = [f"{params[p]}={p}" for p in sorted(params)]
     for name in sorted(step.inputs):
         producer = step.inputs[name].producer
         key = arguments[producer][2][name]
@@ -118,21 +171,22 @@ def _step(
     return {
         "function": functions[step.name],
         "task": f"{functions[step.name]}_task",
-        "args": args,
+        "signature": _signature(functions[step.name], args),
         "doc_summary": _doc_summary(step),
         "doc_lines": _doc_lines(step),
         "prelude": [_cell(c) for c in step.prelude]
         + [_reimport(cell, statement) for cell, statement in _reimports(step)],
         "code": [_cell(c) for c in step.code],
-        "parameters": _dict_literal([(quote(p), p) for p in params], 8, "parameters="),
+        "parameters": _dict_literal(
+            [(quote(p), params[p]) for p in sorted(params)], 8, "parameters="
+        ),
         "inputs": _dict_literal(
             [(quote(n), inputs[n]) for n in sorted(inputs)], 8, "inputs="
         ),
         "outputs": _dict_literal(
             [(quote(n), outputs[n]) for n in sorted(outputs)], 8, "outputs="
         ),
-        "metrics": "[" + ", ".join(quote(m) for m in step.metrics) + "]"
-        if step.metrics else "",
+        "metrics": _metrics(metrics, step.metrics),
         "ipython": any(c.ipython for c in step.prelude + step.code),
         "skip": _tuple_literal(sorted({s for c in step.prelude + step.code for s in c.skip})),
         "packages": [quote(p) for p in step.packages],
@@ -150,20 +204,27 @@ def _reimports(step: Step) -> list[tuple[int, str]]:
 
 
 def _reimport(cell: int, statement: str) -> dict[str, str]:
-    return {"label": quote(f"imports from cell {cell + 1}"), "literal": cell_literal(statement)}
+    return _entry(f"imports from cell {cell + 1}", statement)
 
 
 def _cell(cell: CodeCell) -> dict[str, str]:
-    return {"label": quote(f"cell {cell.cell + 1}"), "literal": cell_literal(cell.source)}
+    return _entry(f"cell {cell.cell + 1}", cell.source)
+
+
+def _entry(label: str, source: str) -> dict[str, str]:
+    """One `"label": literal,` item of a step's cells, written at indent 12."""
+    key = quote(label)
+    return {"label": key, "literal": cell_literal(source, WIDTH - 12 - len(key) - 3)}
 
 
 def _arguments(step: Step, types: dict[str, str]) -> Arguments:
     """The component's arguments: parameters, inputs, outputs, then metrics.
 
     Parameters keep their names and inputs too; outputs get `_out`. A clash
-    (an input `x_out` beside an output `x`) is resolved with more underscores.
+    (an input `x_out` beside an output `x`, the `run_step` the body calls, the
+    `Output` KFP reserves) is resolved with more underscores.
     """
-    taken: set[str] = set()
+    taken: set[str] = {"run_step", "Output"}
 
     def unique(name: str) -> str:
         while name in taken:
@@ -171,16 +232,46 @@ def _arguments(step: Step, types: dict[str, str]) -> Arguments:
         taken.add(name)
         return name
 
-    args = []
-    for p in sorted(step.parameters):
-        args.append(f"{unique(p)}: {types[p]}")
+    params = {p: unique(p) for p in sorted(step.parameters)}
+    args = [f"{params[p]}: {types[p]}" for p in sorted(params)]
     inputs = {n: unique(n) for n in sorted(step.inputs)}
     args += [f"{inputs[n]}: Input[Artifact]" for n in sorted(inputs)]
-    outputs = {n: unique(f"{n}_out") for n in sorted(step.outputs)}
+    outputs = {n: unique(_kfp_name(f"{n}_out")) for n in sorted(step.outputs)}
     args += [f"{outputs[n]}: Output[Artifact]" for n in sorted(outputs)]
-    if step.metrics:
-        args.append(f"{unique('metrics')}: Output[Metrics]")
-    return args, inputs, outputs
+    metrics = unique("metrics") if step.metrics else ""
+    if metrics:
+        args.append(f"{metrics}: Output[Metrics]")
+    return args, inputs, outputs, metrics, params
+
+
+def _kfp_name(name: str) -> str:
+    """The name as KFP takes an output's: an ASCII letter, then ASCII letters,
+    digits and `_` (a variable `_tmp` or `café` is a valid identifier, not that).
+    """
+    plain = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return plain if plain[0].isalpha() else f"v{plain}"
+
+
+def _signature(function: str, args: list[str]) -> str:
+    """The `def` line, on one line when it fits, else one argument a line."""
+    one = f"def {function}({', '.join(args)}):"
+    if len(one) <= WIDTH:
+        return one
+    return f"def {function}(\n" + "".join(f"    {a},\n" for a in args) + "):"
+
+
+def _metrics(argument: str, names: list[str]) -> str:
+    """`(metrics, [names])` for run_step, broken over lines as ruff would."""
+    if not names:
+        return ""
+    listed = "[" + ", ".join(quote(m) for m in names) + "]"
+    one = f"({argument}, {listed})"
+    if len("        metrics=") + len(one) + 1 <= WIDTH:
+        return one
+    if 12 + len(listed) + 1 > WIDTH:
+        items = "".join(f"{' ' * 16}{quote(m)},\n" for m in names)
+        listed = "[\n" + items + " " * 12 + "]"
+    return f"(\n{' ' * 12}{argument},\n{' ' * 12}{listed},\n{' ' * 8})"
 
 
 def _doc_summary(step: Step) -> str:
@@ -221,10 +312,13 @@ def _plain(text: str) -> str:
 
 
 def quote(text: str) -> str:
-    """A Python string literal for any text, double-quoted where it can be."""
+    """A Python string literal for any text, in the quotes ruff's formatter keeps:
+    double quotes unless they would need more escapes than single ones.
+    """
     literal = repr(text)
-    if literal.startswith("'") and '"' not in text:
-        literal = '"' + literal[1:-1].replace("\\'", "'") + '"'
+    if literal.startswith("'") and text.count('"') <= text.count("'"):
+        body = literal[1:-1].replace("\\'", "'").replace('"', '\\"')
+        literal = '"' + body + '"'
     return literal
 
 
@@ -245,7 +339,7 @@ def _json_literal(value: object) -> str:
         return "[" + ", ".join(_json_literal(v) for v in value) + "]"
     if isinstance(value, str):
         return quote(value)
-    return json.dumps(value) if value is None else repr(value)
+    return repr(value)  # None, bool, int or float: Python's own literal
 
 
 def _tuple_literal(items: list[str]) -> str:
@@ -266,14 +360,15 @@ def _dict_literal(pairs: list[tuple[str, str]], indent: int, prefix: str) -> str
     return "{\n" + body + " " * indent + "}"
 
 
-def cell_literal(source: str) -> str:
+def cell_literal(source: str, room: int = WIDTH) -> str:
     """Cell code as a string literal that reads like the cell itself.
 
     A raw triple-quoted string shows the code verbatim; it opens with a newline
     (which `run_step` drops) so the code starts at column 0. Where that form cannot
     hold the text exactly (triple quotes, a trailing backslash, invisible or
     control characters, blank lines with spaces inside a string, which kfp's
-    dedent would strip), each line becomes a quoted literal of its own.
+    dedent would strip), each line becomes a quoted literal of its own, or the
+    whole cell one literal when it fits in `room` columns (as ruff would join it).
     """
     text = source if source.endswith("\n") else source + "\n"
     text = _strip_blank_line_spaces(text)
@@ -282,13 +377,17 @@ def cell_literal(source: str) -> str:
             literal = f"r{quotes}\n{text}{quotes}"
             if quotes not in text and _round_trips(literal, "\n" + text):
                 return literal
-    lines = (source if source.endswith("\n") else source + "\n").splitlines(True)
-    pad = " " * 20
-    return "(\n" + "".join(f"{pad}{quote(line)}\n" for line in lines) + " " * 16 + ")"
+    text = source if source.endswith("\n") else source + "\n"
+    if text.startswith("\n"):  # run_step drops one leading newline
+        text = "\n" + text
+    if len(quote(text)) <= room:
+        return quote(text)
+    lines = "".join(f"{' ' * 16}{quote(line)}\n" for line in text.splitlines(True))
+    return "(\n" + lines + " " * 12 + ")"
 
 
 def _printable(text: str) -> bool:
-    return all(ch.isprintable() or ch in "\n\t" for ch in text)
+    return text.replace("\n", "").replace("\t", "").isprintable()
 
 
 def _round_trips(literal: str, text: str) -> bool:
@@ -317,3 +416,19 @@ def _strip_blank_line_spaces(text: str) -> str | None:
                 return None
             lines[i - 1] = "\n"
     return "".join(lines)
+
+
+def artifact_folders(pipeline: Pipeline) -> dict[tuple[str, str], tuple[str, str]]:
+    """Where a local run keeps each handed-on value: (step, name) -> (task, output).
+
+    kfp names a task after its component, lower-cased with `-` for `_`.
+    """
+    functions = _function_names(pipeline)
+    types = {p.name: p.type for p in pipeline.parameters}
+    folders = {}
+    for step in pipeline.steps:
+        task = re.sub(r"[^a-z0-9]+", "-", functions[step.name].lower()).strip("-")
+        outputs = _arguments(step, types)[2]
+        for name, output in outputs.items():
+            folders[(step.name, name)] = (task, output)
+    return folders

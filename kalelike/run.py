@@ -1,6 +1,9 @@
 """Running a converted pipeline on this machine with kfp.local."""
 
+import contextlib
+import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +36,7 @@ def run_local(
     arguments: list[str],
     echo: Callable[[str], None],
     verbose: bool = False,
+    cwd: Path | None = None,
 ) -> list[StepLog]:
     """Run every step in a subprocess of this Python; one line a finished step."""
     with tempfile.TemporaryDirectory(prefix="nb2pipe-") as folder:
@@ -42,18 +46,25 @@ def run_local(
         command += ["--pipeline-root", str(pipeline_root)]
         for pair in arguments:
             command += ["--param", pair]
-        return _follow(command, echo, verbose, conversion.pipeline.notebook)
+        return _follow(command, echo, verbose, conversion.pipeline.notebook, cwd)
 
 
 def _follow(
-    command: list[str], echo: Callable[[str], None], verbose: bool, notebook: str
+    command: list[str],
+    echo: Callable[[str], None],
+    verbose: bool,
+    notebook: str,
+    cwd: Path | None,
 ) -> list[StepLog]:
     steps: list[StepLog] = []
     current: StepLog | None = None
     tail: list[str] = []
+    # A session of its own: the steps kfp starts die with the run when it stops,
+    # and a Ctrl-C reaches nb2pipe alone, which then ends them all.
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         encoding="utf-8", errors="replace",
+        start_new_session=True,
     ) as child:
         try:
             assert child.stdout is not None
@@ -74,8 +85,8 @@ def _follow(
                 elif current is not None:
                     current.lines.append(line)
             child.wait()
-        except KeyboardInterrupt:
-            child.kill()
+        except BaseException:
+            _stop(child)
             raise
     failed = next((s for s in steps if s.status not in ("SUCCESS", "")), None)
     if failed is not None:
@@ -84,6 +95,17 @@ def _follow(
         detail = "\n".join(tail[-15:])
         raise RunFailed(f"the pipeline did not run (exit {child.returncode}):\n{detail}")
     return steps
+
+
+def _stop(child: subprocess.Popen[str]) -> None:
+    """End the run and every step process it started: asked first, then forced."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(5.0)
 
 
 def _failure(step: StepLog, notebook: str) -> str:

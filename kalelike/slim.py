@@ -8,10 +8,11 @@ first keeps a conversion's memory near the size of the file itself.
 
 import re
 
-# A JSON string, a bracket, or the colon after a key. UTF-8 continuation bytes are
-# never quotes or backslashes, so this reads strings exactly on raw bytes; a lone
-# quote is an unterminated string.
-TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|[][{}:]', re.DOTALL)
+# Where the next string, bracket or colon starts. Strings are then skipped with a
+# search for their closing quote, which crosses megabytes of base64 in no time;
+# UTF-8 continuation bytes are never quotes or backslashes, so bytes do.
+NEXT = re.compile(rb'[][{}:"]')
+QUOTE, BACKSLASH = ord('"'), ord("\\")
 CUT = (b'"outputs"', b'"attachments"')
 # The keys of the containers around a cell: nbformat 4, then nbformat 3.
 CELL_LEVELS = (
@@ -33,29 +34,35 @@ def without_outputs(data: bytes) -> bytes:
     key = None  # the key whose value comes next
     previous = b""
     cutting = None  # (offset, depth) of the value being cut
-    for m in TOKEN.finditer(data):
-        start, end = m.span()
-        # Only short strings can be keys we look for; copying long ones costs memory.
-        token = data[start:end] if end - start < 64 else b'""'
-        if token in CLOSING:
-            if cutting is None and key in CUT and _at_cell(stack):
-                cutting = (start, len(stack))
-            stack.append((token, key))
-            key = None
-        elif token in (b"]", b"}"):
-            if not stack or CLOSING[stack.pop()[0]] != token:
+    end = 0
+    while (m := NEXT.search(data, end)) is not None:
+        start = m.start()
+        if data[start] == QUOTE:
+            end = _string_end(data, start)
+            if end < 0:
                 return data
-            key = None
-            if cutting is not None and len(stack) == cutting[1]:
-                opening = cutting[0]
-                pieces += [data[kept:opening], data[opening : opening + 1], token]
-                kept, cutting = end, None
-        elif token == b":":
-            key = previous
-        elif token == b'"':
-            return data
-        elif previous == b":":
-            key = None  # a string value, not a key
+            # Only a short string can be a key we look for: long ones are not copied.
+            token = data[start:end] if end - start < 64 else b'""'
+            if previous == b":":
+                key = None  # a string value, not a key
+        else:
+            end = start + 1
+            token = data[start:end]
+            if token == b":":
+                key = previous
+            elif token in CLOSING:
+                if cutting is None and key in CUT and _at_cell(stack):
+                    cutting = (start, len(stack))
+                stack.append((token, key))
+                key = None
+            else:
+                if not stack or CLOSING[stack.pop()[0]] != token:
+                    return data
+                key = None
+                if cutting is not None and len(stack) == cutting[1]:
+                    opening = cutting[0]
+                    pieces += [data[kept:opening], data[opening : opening + 1], token]
+                    kept, cutting = end, None
         previous = token
     if stack or not pieces:
         return data
@@ -64,3 +71,16 @@ def without_outputs(data: bytes) -> bytes:
 
 def _at_cell(stack: list[tuple[bytes, bytes | None]]) -> bool:
     return [k for _, k in stack] in CELL_LEVELS
+
+
+def _string_end(data: bytes, start: int) -> int:
+    """The offset just past the string that opens at `start`; -1 if it never ends."""
+    quote = data.find(b'"', start + 1)
+    while quote >= 0:
+        before = quote
+        while data[before - 1] == BACKSLASH:
+            before -= 1
+        if (quote - before) % 2 == 0:  # an even run of backslashes escapes nothing
+            return quote + 1
+        quote = data.find(b'"', quote + 1)
+    return -1

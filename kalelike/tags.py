@@ -69,12 +69,15 @@ def split(nb: Notebook) -> Layout:
     by_name: dict[str, StepCells] = {}
     current: StepCells | None = None
     leading: list[Cell] = []
+    stray: list[tuple[str, Cell]] = []  # settings tags on leading cells
     for cell in nb.cells:
         if cell.kind != "code" or not cell.source.strip():
             continue
         role, name, prev, settings = _read_tags(cell, layout.findings)
         if role == "skip":
             continue
+        if role is not None and settings:
+            _stray_settings(cell, role, settings, layout.findings)
         if role in ("imports", "functions"):
             layout.prelude.append(cell)
         elif role == "parameters":
@@ -82,7 +85,10 @@ def split(nb: Notebook) -> Layout:
         elif role == "metrics":
             layout.metrics.append(cell)
         elif name is not None:
-            current = by_name.get(name)
+            resumed = by_name.get(name)
+            if resumed is not None and resumed is not current:
+                _resumed(cell, resumed, current, layout.findings)
+            current = resumed
             if current is None:
                 current = by_name[name] = StepCells(name)
                 layout.steps.append(current)
@@ -91,10 +97,82 @@ def split(nb: Notebook) -> Layout:
             current.tags += [(t, cell.index) for t in settings]
         elif current is not None:
             current.cells.append(cell)
+            current.tags += [(t, cell.index) for t in settings]
         else:
             leading.append(cell)
+            stray += [(t, cell) for t in settings]
     _place_leading(leading, layout, by_name)
+    _place_leading_settings(stray, layout)
+    _check_prev_order(layout)
+    if not layout.steps:
+        layout.findings.append(
+            Finding(
+                None, None, None, "error", "no-steps",
+                "the notebook has no code to convert outside `imports`, `functions`, "
+                "parameter and metric cells; tag the cells that compute "
+                "`step:NAME`",
+            )
+        )
     return layout
+
+
+def _resumed(
+    cell: Cell, step: StepCells, between: StepCells | None, findings: list[Finding]
+) -> None:
+    # One step runs all its cells together, so the step tagged in between would
+    # see what the later cells do: refused rather than run out of order.
+    other = f"step {between.name!r}" if between is not None else "another step"
+    findings.append(
+        Finding(
+            cell.index, None, None, "error", "step-resumed",
+            f"step {step.name!r} (cell {step.cells[0].index + 1}) is tagged again "
+            f"here, after {other}; a step's cells must be contiguous: name this one "
+            f"`step:{step.name}_2`, or move the cell",
+            step.name,
+        )
+    )
+
+
+def _check_prev_order(layout: Layout) -> None:
+    """`prev:` names an earlier step: a later one would run the notebook backwards."""
+    order = {step.name: i for i, step in enumerate(layout.steps)}
+    for i, step in enumerate(layout.steps):
+        for prev, cell in step.prev:
+            if order.get(prev, -1) > i:
+                layout.findings.append(
+                    Finding(
+                        cell, None, None, "error", "prev-later",
+                        f"`prev:{prev}` names a step that comes later in the "
+                        f"notebook, so step {step.name!r} would run after it, out of "
+                        "notebook order; remove the tag, or move the cells",
+                        step.name,
+                    )
+                )
+
+
+def _place_leading_settings(stray: list[tuple[str, Cell]], layout: Layout) -> None:
+    """Settings on untagged leading cells go with those cells, step or prelude."""
+    for tag, cell in stray:
+        owner = next((s for s in layout.steps if cell in s.cells), None)
+        if owner is not None:
+            owner.tags.append((tag, cell.index))
+        else:
+            _stray_settings(cell, "imports", [tag], layout.findings)
+
+
+def _stray_settings(
+    cell: Cell, role: str, settings: list[str], findings: list[Finding]
+) -> None:
+    # A setting on a cell that belongs to no step would reach no task.
+    for tag in settings:
+        findings.append(
+            Finding(
+                cell.index, None, None, "error", "setting-outside-step",
+                f"tag {tag!r} is on a{'n' if role[0] in 'aeiou' else ''} {role} cell, "
+                "which belongs to no step; put it on a cell of the step it is for, "
+                "or in the notebook metadata's kubeflow_notebook.steps_defaults",
+            )
+        )
 
 
 def _place_leading(

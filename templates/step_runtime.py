@@ -19,13 +19,19 @@ def run_step(
     the values it hands on are saved.
     """
     import ast
+    import importlib.util
     import inspect
     import linecache
+    import os
     import sys
     import types
 
     import cloudpickle
 
+    # On a cluster, a workspace volume set in the notebook's metadata holds the
+    # files steps hand on: start there, as the notebook started in its folder.
+    if os.environ.get("NB2PIPE_WORKDIR"):
+        os.chdir(os.environ["NB2PIPE_WORKDIR"])
     module = types.ModuleType("__main__")
     namespace = module.__dict__
     namespace.update(parameters or {})
@@ -65,14 +71,80 @@ def run_step(
         else:
             exec(code, namespace)  # noqa: S102 - running the notebook's cells is the point
 
+    def save(value, path):
+        """Write a value handed on; the format's name goes in the artifact's metadata.
+
+        Arrays go to .npy and DataFrames to Arrow IPC (feather), as fast as copying
+        their bytes and readable without nb2pipe; what those formats would not give
+        back exactly (object dtypes, column names that are not strings, an index
+        other than a range or plain one, attrs) is pickled, as is everything else.
+        """
+        np = sys.modules.get("numpy")
+        if np is not None and type(value) is np.ndarray and not value.dtype.hasobject:
+            with open(path, "wb") as f:
+                np.save(f, value, allow_pickle=False)
+            return "npy"
+        if arrow_exact(value):
+            import pyarrow.feather
+
+            pyarrow.feather.write_feather(value, path, compression="uncompressed")
+            return "feather"
+        with open(path, "wb") as f:
+            cloudpickle.dump(value, f, protocol=5)
+        return "cloudpickle"
+
+    def arrow_exact(frame):
+        np, pd = sys.modules.get("numpy"), sys.modules.get("pandas")
+        if pd is None or type(frame) is not pd.DataFrame:
+            return False
+
+        def plain(dtype):
+            if isinstance(dtype, pd.StringDtype):
+                return dtype.storage == "pyarrow"
+            return isinstance(dtype, np.dtype) and dtype.kind in "biufmM"
+
+        index, columns = frame.index, frame.columns
+        return (
+            importlib.util.find_spec("pyarrow") is not None
+            and not frame.attrs
+            and frame.flags.allows_duplicate_labels
+            and type(columns) is pd.Index
+            and len(columns) > 0
+            and columns.is_unique
+            and plain(columns.dtype)
+            and all(type(label) is str for label in columns)
+            and (type(index) is pd.RangeIndex or type(index) is pd.Index)
+            and plain(index.dtype)
+            and all(plain(dtype) for dtype in frame.dtypes)
+        )
+
+    def load(name, path):
+        with open(path, "rb") as f:
+            magic = f.read(6)  # each format `save` writes starts with its own
+            if magic == b"\x93NUMPY":
+                import numpy
+
+                f.seek(0)
+                return numpy.load(f, allow_pickle=False)
+            if magic != b"ARROW1":
+                f.seek(0)
+                return cloudpickle.load(f)
+        try:
+            import pyarrow.feather
+        except ImportError:
+            raise ImportError(
+                f"{notebook}: {name!r} was handed on as an Arrow file, and reading "
+                "it needs pyarrow: add it to this step's image"
+            ) from None
+        return pyarrow.feather.read_feather(path)
+
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = module  # pickle finds the notebook's classes here
     try:
         for label, source in (prelude or {}).items():
             run(label, source)
         for name, artifact in (inputs or {}).items():
-            with open(artifact.path, "rb") as f:
-                value = cloudpickle.load(f)
+            value = load(name, artifact.path)
             if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
                 # A function made in an earlier step reads this step's globals.
                 value = types.FunctionType(
@@ -92,7 +164,7 @@ def run_step(
                     "which a later step reads"
                 )
             try:
-                payload = cloudpickle.dumps(namespace[name], protocol=5)
+                artifact.metadata["format"] = save(namespace[name], artifact.path)
             except Exception as e:  # noqa: BLE001 - any pickling failure, explained
                 kind = type(namespace[name]).__name__
                 raise TypeError(
@@ -100,8 +172,6 @@ def run_step(
                     f"step: {e}. Create it in the step that uses it, or in a "
                     "`functions` cell"
                 ) from None
-            with open(artifact.path, "wb") as f:
-                f.write(payload)
         if metrics is not None:
             artifact, names = metrics
             for name in names:

@@ -1,5 +1,6 @@
 """Shared fixtures: notebook builders and the shared hard-case folder."""
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -40,3 +41,18 @@ def shared_notebooks() -> list[Path]:
 needs_shared = pytest.mark.skipif(
     not SHARED.is_dir(), reason="../shared/notebooks is not beside this checkout"
 )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        help="rewrite tests/golden/ from the output (or NB2PIPE_REGEN_GOLDEN=1)",
+    )
+
+
+@pytest.fixture
+def regen_golden(request: pytest.FixtureRequest) -> bool:
+    """Whether golden-file tests rewrite their files instead of comparing."""
+    flag = request.config.getoption("--regen-golden")
+    return bool(flag) or os.environ.get("NB2PIPE_REGEN_GOLDEN") == "1"

@@ -59,7 +59,7 @@ def test_findings_block_conversion_with_exit_1(notebook):
     path = notebook([("x = missing", ["step:a"])])
     result = invoke("convert", str(path))
     assert result.exit_code == 1
-    assert result.stderr.startswith("nb.ipynb:cell 1:1:5: error: 'missing' is used here")
+    assert result.stderr.startswith(f"{path}:cell 1:1:5: error: 'missing' is used here")
     assert not path.with_name("nb_pipeline.py").exists()
 
 
