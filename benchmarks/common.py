@@ -5,6 +5,7 @@ Each benchmark runs `nb2pipe` and Python from the environment that runs it, so
 """
 
 import base64
+import itertools
 import json
 import os
 import random
@@ -145,7 +146,7 @@ def image(size: int, seed: int) -> dict:
     }
 
 
-_ids = iter(range(10**9))
+_ids = itertools.count()
 
 
 def _id() -> str:
@@ -156,11 +157,14 @@ def _lines(text: str) -> list[str]:
     return text.strip("\n").splitlines(True)
 
 
-def typical_cells(seed: int = 0, steps: int = 8, image_size: int = 6000) -> list[dict]:
-    """A typical data-science notebook: about 45 cells in `steps` steps.
+def typical_cells(
+    seed: int = 0, steps: int = 8, image_size: int = 25_000
+) -> list[dict]:
+    """A typical data-science notebook: 40 cells, for eight steps.
 
     Imports, parameters and helper functions; then per step a heading, the step's
-    pandas work, a summary and a printed result with its output and a small plot.
+    pandas work, a summary, and a printed result with its output and a plot of
+    `image_size` bytes (a matplotlib figure is 20 to 40 KB); then a model.
     """
     cells = [
         markdown(f"# Churn model {seed}\n\nSynthetic customers, features, a model."),

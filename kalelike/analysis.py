@@ -48,6 +48,13 @@ FILE_READERS = frozenset(
     loadtxt genfromtxt read_text read_bytes imread
     """.split()
 )
+# Calls that start a process, which inherits the environment.
+SHELL_CALLS = frozenset(
+    """
+    os.system os.popen subprocess.run subprocess.call subprocess.check_call
+    subprocess.check_output subprocess.Popen
+    """.split()
+)
 # Modules whose functions draw from a process-wide random state.
 GLOBAL_RANDOM = frozenset({"random", "np.random", "numpy.random", "torch", "tf.random"})
 # Calls whose result cannot cross a step boundary, by the called name.
@@ -276,8 +283,8 @@ class CellAnalyzer:
             self.emit("read", name, node, via)
         for name in sorted(summary.mutates):
             self.emit("mutate", name, node, via)
-        for name in sorted(summary.writes):
-            self.emit("maybe-bind", name, node, via)
+        for name in sorted(summary.writes):  # a bind's detail names a value's kind
+            self.emit("maybe-bind", name, node)
 
     def mutate(self, target: ast.expr, node: ast.AST) -> None:
         name = root_name(target)
@@ -506,6 +513,8 @@ class CellAnalyzer:
             if isinstance(node.ctx, ast.Load) and node.id not in local:
                 self.read(node.id, node)
             return
+        if isinstance(node, ast.Attribute) and _dotted(node) == "os.environ":
+            self.emit("env-read", "*", node)
         key = _environ_key(node)
         if key is not None:
             setting = isinstance(node, ast.Call) and _dotted(node.func) in (
@@ -581,6 +590,8 @@ class CellAnalyzer:
         if module in GLOBAL_RANDOM:
             kind = "seed" if attr in ("seed", "manual_seed", "set_seed") else "random"
             self.emit(kind, module, node)
+        elif dotted in SHELL_CALLS:
+            self.emit("env-read", "*", node)  # a child process sees the environment
         elif dotted in ("os.chdir", "chdir"):
             self.emit("chdir", "os.chdir", node)
         elif dotted in ("exec", "eval", "globals", "locals", "vars") and (

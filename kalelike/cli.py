@@ -20,6 +20,7 @@ from kalelike.errors import (
     UsageError,
 )
 from kalelike.findings import Finding, printable
+from kalelike.flow import ENVIRON
 from kalelike.model import Pipeline
 from kalelike.settings import Options
 
@@ -270,8 +271,8 @@ def as_json(pipeline: Pipeline) -> dict[str, object]:
                 "name": step.name,
                 "cells": sorted(step.cells),
                 "after": sorted(step.after),
-                "inputs": sorted(step.inputs),
-                "outputs": sorted(step.outputs),
+                "inputs": sorted(n for n in step.inputs if n != ENVIRON),
+                "outputs": sorted(n for n in step.outputs if n != ENVIRON),
                 "parameters": sorted(step.parameters),
                 "metrics": sorted(step.metrics),
             }

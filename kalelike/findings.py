@@ -54,6 +54,23 @@ def blocking(findings: list[Finding]) -> bool:
     return any(f.severity == "error" for f in findings)
 
 
+def syntax_error(cell: int, source: str, error: SyntaxError | ValueError) -> Finding:
+    """A cell Python cannot parse, with the line it stops at (shown with a caret).
+
+    Python 3.10 raises ValueError, not SyntaxError, for a NUL in the source.
+    """
+    lineno = getattr(error, "lineno", None) or 1
+    offset = getattr(error, "offset", None) or 1
+    message = getattr(error, "msg", None) or str(error)
+    lines = source.splitlines()
+    excerpt = lines[lineno - 1].rstrip() if 0 < lineno <= len(lines) else ""
+    shown = f": `{excerpt.strip()}`" if excerpt.strip() else ""
+    return Finding(
+        cell, lineno, offset - 1, "error", "syntax-error",
+        f"syntax error: {message}{shown}", excerpt=excerpt,
+    )
+
+
 def printable(text: str, keep: str = "") -> str:
     """Text safe to print on a terminal: control, bidi and line-breaking
     characters (other than those in `keep`) shown as escapes, the way repr does.

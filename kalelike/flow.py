@@ -14,12 +14,14 @@ from pathlib import Path
 
 from kalelike import magics, packages, settings, tags
 from kalelike.analysis import CellAnalyzer, Defs, Event
-from kalelike.findings import Finding
+from kalelike.findings import Finding, syntax_error
 from kalelike.model import CodeCell, Input, Parameter, Pipeline, Step
 from kalelike.notebook import Cell, Notebook
 from kalelike.parameters import read_metrics, read_parameters
 from kalelike.star_imports import star_names
 
+# The process environment, handed on like a value by the steps that change it.
+ENVIRON = "os.environ"
 # Names a notebook has without binding them.
 KNOWN = frozenset(dir(builtins)) | {"__name__", "__file__", "display", "get_ipython"}
 
@@ -51,7 +53,6 @@ class _Flow:
         self.findings: list[Finding] = []
         self.unserializable: dict[tuple[str, str], tuple[str, int, int]] = {}
         self.magics: dict[int, list[magics.Magic]] = {}
-        self.environment: dict[str, Producer] = {}  # variable -> the step that set it
         self.files: dict[str, list[tuple[str, str, int, int]]] = {}  # path -> touches
         self.seeded: dict[str, Producer] = {}  # random module -> the step seeding it
         self.warned: set[tuple[str, str]] = set()
@@ -87,7 +88,7 @@ class _Flow:
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError) as e:  # ValueError: a NUL in the cell
-            self.findings.append(syntax_finding(cell.index, source, e))
+            self.findings.append(syntax_error(cell.index, source, e))
             return None
         return CellAnalyzer(self.defs).analyze(tree, source), ipython
 
@@ -226,10 +227,11 @@ class _Flow:
                 "binds are handed on only if another line names them",
                 step, severity="warning",
             )
-        elif event.kind == "env-set":
-            self.environment[name] = here
-        elif event.kind == "env-read":
-            self.hidden_environment(step, cell, event)
+        elif event.kind in ("env-set", "env-read"):
+            # The environment travels like a value, so a step sees the variables
+            # that earlier steps set, as the notebook's one process did.
+            kind = "mutate" if event.kind == "env-set" else "read"
+            self.apply(state, cell, Event(kind, ENVIRON, event.line, event.col))
         elif event.kind == "star-import":
             self.star_import(state, cell, event)
 
@@ -262,20 +264,6 @@ class _Flow:
             step, severity="warning",
         )
 
-    def hidden_environment(self, step: str, cell: int, event: Event) -> None:
-        """Each step is a fresh process: an environment variable does not carry."""
-        setter = self.environment.get(event.name)
-        if setter is None or setter.step == step:
-            return
-        self.finding(
-            cell, event, "hidden-state",
-            f"environment variable {event.name!r} is set in step {setter.step!r} "
-            f"(cell {setter.cell + 1}, line {setter.line}) but each step runs in a "
-            f"fresh process, so step {step!r} will not see it; set it in step "
-            f"{step!r} too, or in the `imports` cell",
-            step, severity="warning",
-        )
-
     def is_module(self, name: str, step: str) -> bool:
         """Bound by an import: changing it changes process state, not a value."""
         producer = self.outside(name, step)
@@ -292,7 +280,7 @@ class _Flow:
         else:
             producer = self.outside(event.name, step.name)
         if producer is None or producer.kind == "deleted":
-            if event.name in KNOWN:
+            if event.name in KNOWN or event.name == ENVIRON:
                 return
             self.undefined(step.name, cell, event, producer)
         elif producer.kind == "parameter":
@@ -318,20 +306,6 @@ class _Flow:
                 "import or function defines it"
             )
         self.finding(cell, event, "undefined-name", message, step)
-
-
-def syntax_finding(cell: int, source: str, error: SyntaxError | ValueError) -> Finding:
-    """A cell Python cannot parse, with the line it stops at and a caret."""
-    lineno = getattr(error, "lineno", None) or 1
-    offset = getattr(error, "offset", None) or 1
-    message = getattr(error, "msg", None) or str(error)
-    lines = source.splitlines()
-    excerpt = lines[lineno - 1].rstrip() if 0 < lineno <= len(lines) else ""
-    shown = f": `{excerpt.strip()}`" if excerpt.strip() else ""
-    return Finding(
-        cell, lineno, offset - 1, "error", "syntax-error",
-        f"syntax error: {message}{shown}", excerpt=excerpt,
-    )
 
 
 def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
@@ -430,6 +404,8 @@ def _magic_events(magic: magics.Magic) -> list[Event]:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Name):
                     found.append(Event("read", node.id, magic.line, 0, "in a magic"))
+    if magic.kind in ("shell", "shell-assign") or magic.name in ("bash", "sh", "script"):
+        found.append(Event("env-read", "*", magic.line, 0))  # the command sees it
     redirect = re.search(r">>?\s*([\w./-]+)", text)
     if magic.kind == "shell" and redirect:
         found.append(Event("file-write", redirect.group(1), magic.line, 0))

@@ -52,7 +52,7 @@ def _depth(source: str) -> int:
     except (SyntaxError, ValueError):
         return 0
     deepest = 0
-    stack = [(tree, 0)]
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         deepest = max(deepest, depth)

@@ -4,7 +4,7 @@ import ast
 import math
 import re
 
-from kalelike.findings import Finding
+from kalelike.findings import Finding, syntax_error
 from kalelike.model import Parameter
 from kalelike.notebook import Cell
 
@@ -26,8 +26,8 @@ def read_parameters(cells: list[Cell]) -> tuple[list[Parameter], list[Finding]]:
     for cell in cells:
         try:
             body = ast.parse(cell.source).body
-        except SyntaxError as e:
-            findings.append(_syntax(cell, e))
+        except (SyntaxError, ValueError) as e:
+            findings.append(syntax_error(cell.index, cell.source, e))
             continue
         for stmt in body:
             parameter = _parameter(cell, stmt)
@@ -115,8 +115,8 @@ def read_metrics(cells: list[Cell]) -> tuple[list[tuple[str, int, int]], list[Fi
     for cell in cells:
         try:
             body = ast.parse(cell.source).body
-        except SyntaxError as e:
-            findings.append(_syntax(cell, e))
+        except (SyntaxError, ValueError) as e:
+            findings.append(syntax_error(cell.index, cell.source, e))
             continue
         for stmt in body:
             name = _metric_name(stmt)
@@ -161,9 +161,3 @@ def _metric_name(stmt: ast.stmt) -> str | None:
         value = value.args[0]
     return value.id if isinstance(value, ast.Name) else None
 
-
-def _syntax(cell: Cell, e: SyntaxError) -> Finding:
-    return Finding(
-        cell.index, e.lineno, (e.offset or 1) - 1, "error", "syntax-error",
-        f"syntax error: {e.msg}",
-    )

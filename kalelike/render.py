@@ -234,7 +234,9 @@ def _arguments(step: Step, types: dict[str, str]) -> Arguments:
 
     params = {p: unique(p) for p in sorted(step.parameters)}
     args = [f"{params[p]}: {types[p]}" for p in sorted(params)]
-    inputs = {n: unique(n) for n in sorted(step.inputs)}
+    inputs = {
+        n: unique(n if n.isidentifier() else _kfp_name(n)) for n in sorted(step.inputs)
+    }
     args += [f"{inputs[n]}: Input[Artifact]" for n in sorted(inputs)]
     outputs = {n: unique(_kfp_name(f"{n}_out")) for n in sorted(step.outputs)}
     args += [f"{outputs[n]}: Output[Artifact]" for n in sorted(outputs)]

@@ -62,8 +62,13 @@ def _follow(
     # A session of its own: the steps kfp starts die with the run when it stops,
     # and a Ctrl-C reaches nb2pipe alone, which then ends them all.
     with subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        encoding="utf-8", errors="replace",
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
         start_new_session=True,
     ) as child:
         try:
@@ -93,7 +98,9 @@ def _follow(
         raise RunFailed(_failure(failed, notebook))
     if child.returncode != 0 or not steps:
         detail = "\n".join(tail[-15:])
-        raise RunFailed(f"the pipeline did not run (exit {child.returncode}):\n{detail}")
+        raise RunFailed(
+            f"the pipeline did not run (exit {child.returncode}):\n{detail}"
+        )
     return steps
 
 
@@ -110,17 +117,22 @@ def _stop(child: subprocess.Popen[str]) -> None:
 
 def _failure(step: StepLog, notebook: str) -> str:
     """Name the failed step, the notebook cell and line, and the error."""
-    lines = [line.strip() for line in step.lines]
-    where = ""
-    for line in lines:
+    # kfp indents the step's log by four spaces; a traceback's own indentation
+    # then tells frames and code (indented) from the exception line (not).
+    lines = [line.removeprefix("    ") for line in step.lines]
+    where, error, last_frame = "", "", -1
+    for i, line in enumerate(lines):
         if m := CELL_FRAME.search(line):
             where = f" at {notebook}:cell {m.group('cell')}:{m.group('line')}"
-    error = ""
-    for i, line in enumerate(lines):
-        if line.startswith("Traceback"):
-            rest = [x for x in lines[i + 1:] if x and not x.startswith(("File ", "^", "~"))]
-            frames = [x for x in rest if re.match(r"^[\w.]+(Error|Exception|Exit)?\b.*:", x)]
-            if frames:
-                error = frames[0]
+            last_frame = i
+    if last_frame < 0:  # failed outside the cells: take the traceback's end
+        last_frame = max(
+            (i for i, x in enumerate(lines) if x.startswith("Traceback")),
+            default=len(lines),
+        )
+    if last_frame < len(lines):
+        error = next(
+            (x for x in lines[last_frame + 1 :] if x.strip() and not x[0].isspace()), ""
+        )
     message = f"step {step.name!r} failed{where}"
     return message + (f": {error}" if error else "") + "; run with -v for the full log"

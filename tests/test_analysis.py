@@ -346,16 +346,6 @@ def test_file_written_then_read_orders_the_steps_and_warns(notebook):
     assert warnings(pipeline) == [("file-dependency", "read")] * 2
 
 
-def test_environment_variable_set_in_one_step_and_read_in_another_warns(notebook):
-    _, pipeline = flow(
-        notebook,
-        (["imports"], "import os"),
-        (["step:a"], "%env FLAG=on\nos.environ['OTHER'] = '1'"),
-        (["step:b"], "flag = os.environ.get('FLAG')\nother = os.getenv('OTHER')"),
-    )
-    assert warnings(pipeline) == [("hidden-state", "b")] * 2
-
-
 def test_global_random_seed_does_not_carry_and_warns(notebook):
     _, pipeline = flow(
         notebook,
@@ -460,3 +450,19 @@ def test_calling_a_method_on_a_call_result_changes_no_name(notebook):
     )
     assert steps["a"] == ([], [])
     assert steps["c"][0] == ["text"]
+
+
+def test_environment_travels_from_the_step_that_sets_it(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["imports"], "import os, subprocess"),
+        (["step:a"], "%env FLAG=on"),
+        (["step:b"], "os.environ['OTHER'] = '1'"),
+        (["step:c"], "flag = os.environ.get('FLAG')"),
+        (["step:d"], "subprocess.run(['env'])"),
+        (["step:e"], "x = 1"),
+    )
+    assert pipeline.step("b").inputs["os.environ"].producer == "a"
+    assert pipeline.step("c").inputs["os.environ"].producer == "b"
+    assert pipeline.step("d").inputs["os.environ"].producer == "b"
+    assert "os.environ" not in pipeline.step("e").inputs

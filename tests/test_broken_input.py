@@ -233,6 +233,11 @@ REFUSED = {
         ":cell 1: error: the cell's code is nested too deeply to analyse",
         "[too-deep]",
     ),
+    "a parameter with an unhashable key": (
+        [code("D = {[1]: 2}\n", "pipeline-parameters"), code("y = D\n", "step:a")],
+        ":cell 1:1:1: error: parameter 'D' must be a literal",
+        "[parameter-not-literal]",
+    ),
     "a parameter that is not literal": (
         [code("N = len('abc')\n", "pipeline-parameters"), code("y = N\n", "step:a")],
         ":cell 1:1:1: error: parameter 'N' must be a literal",

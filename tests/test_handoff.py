@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 from kalelike.templates.step_runtime import run_step
 
+from kalelike.conversion import analyze
+
 
 def hand_on(value: object, folder: Path) -> tuple[object, str, Path]:
     """What the next step receives, the format it travelled in, and its file."""
@@ -169,3 +171,21 @@ def test_other_values_pickled(tmp_path: Path) -> None:
     assert fmt == "cloudpickle"
     assert isinstance(received, dict) and received.keys() == value.keys()
     exact(received["frame"], value["frame"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a step's pins come from its own imports only: one that receives an Arrow "
+    "file from a step importing pyarrow has no pyarrow on a cluster, unless its image "
+    "does (it then fails saying so); locally every step shares one environment",
+)
+def test_receiver_of_arrow_file_pins_pyarrow(notebook) -> None:
+    path = notebook(
+        [
+            ("import pandas as pd\nimport pyarrow", ["step:make"]),
+            ("df = pd.DataFrame({'x': [1]})", []),
+            ("n = len(df)", ["step:use", "prev:make"]),
+        ]
+    )
+    use = analyze(path).steps[1]
+    assert any(pin.startswith("pyarrow==") for pin in use.packages)

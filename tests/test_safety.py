@@ -281,6 +281,9 @@ CLASHING_PARAMETERS = [
     "NOTEBOOK",
     "PARAMETERS",
     "BASE_IMAGE",
+    "EXPERIMENT",
+    "HOST",
+    "submit",
     "build_pipeline",
     "parse_parameters",
     "main",
@@ -621,10 +624,6 @@ def test_the_script_gets_ordinary_permissions(tmp_path: Path) -> None:
 # -- interrupting a run -------------------------------------------------------
 
 
-def _run_dirs() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("nb2pipe-*")}
-
-
 @pytest.mark.slow
 def test_ctrl_c_stops_a_run_cleans_up_and_exits_130(tmp_path: Path) -> None:
     path = write(
@@ -632,13 +631,15 @@ def test_ctrl_c_stops_a_run_cleans_up_and_exits_130(tmp_path: Path) -> None:
         notebook(
             code("import time\n", "imports"),
             code("open('started', 'w').close()\ntime.sleep(60)\nx = 1\n", "step:slow"),
-            code("open('finished', 'w').close()\n", "step:after"),
+            code("open('finished', 'w').close()\nprint(x)\n", "step:after"),
         ),
     )
-    before = _run_dirs()
+    temp = tmp_path / "tmp"  # the run's own temporary folder, watched alone
+    temp.mkdir()
     child = subprocess.Popen(
         [sys.executable, "-m", "kalelike.cli", "run", path.name],
         cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temp)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -647,6 +648,7 @@ def test_ctrl_c_stops_a_run_cleans_up_and_exits_130(tmp_path: Path) -> None:
     while not (tmp_path / "started").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert (tmp_path / "started").exists(), "the step never started"
+    assert list(temp.glob("nb2pipe-*")) != []
     started = time.monotonic()
 
     child.send_signal(signal.SIGINT)
@@ -656,7 +658,7 @@ def test_ctrl_c_stops_a_run_cleans_up_and_exits_130(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     assert stderr.splitlines()[-1] == "nb2pipe: interrupted"
     assert "Traceback" not in stderr
-    assert _run_dirs() <= before
+    assert list(temp.glob("nb2pipe-*")) == []
     time.sleep(0.5)
     assert not (tmp_path / "finished").exists()
     assert _processes_in(tmp_path) == [], "a step process outlived the run"

@@ -20,23 +20,14 @@ def verify(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def valid_cases() -> list:
+def valid_cases() -> list[Path]:
     import json
 
-    cases = []
-    for path in shared_notebooks():
-        expect = json.loads(path.with_suffix(".expect.json").read_text())
-        if not expect.get("valid_pipeline"):
-            continue
-        mark = ()
-        if expect.get("expected_warning", {}).get("kind") == "hidden-state":
-            mark = pytest.mark.xfail(
-                strict=True,
-                reason="an environment variable set by %env in one step does not "
-                "carry to the next: warned at conversion, not carried",
-            )
-        cases.append(pytest.param(path, marks=mark, id=path.stem))
-    return cases
+    return [
+        path
+        for path in shared_notebooks()
+        if json.loads(path.with_suffix(".expect.json").read_text()).get("valid_pipeline")
+    ]
 
 
 @pytest.mark.slow
@@ -52,7 +43,7 @@ def test_verify_passes_on_every_sample(path: Path, tmp_path: Path):
 
 @needs_shared
 @pytest.mark.slow
-@pytest.mark.parametrize("path", valid_cases())
+@pytest.mark.parametrize("path", valid_cases(), ids=lambda p: p.stem)
 def test_verify_passes_on_every_valid_hard_case(path: Path, tmp_path: Path):
     result = verify(path, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

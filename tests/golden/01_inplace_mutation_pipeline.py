@@ -112,7 +112,7 @@ def run_step(
             pyarrow.feather.write_feather(value, path, compression="uncompressed")
             return "feather"
         with open(path, "wb") as f:
-            cloudpickle.dump(value, f, protocol=5)
+            Pickler(f, protocol=5).dump(value)
         return "cloudpickle"
 
     def arrow_exact(frame):
@@ -150,7 +150,7 @@ def run_step(
                 return numpy.load(f, allow_pickle=False)
             if magic != b"ARROW1":
                 f.seek(0)
-                return cloudpickle.load(f)
+                return Unpickler(f).load()
         try:
             import pyarrow.feather
         except ImportError:
@@ -160,12 +160,47 @@ def run_step(
             ) from None
         return pyarrow.feather.read_feather(path)
 
+    import pickle
+
+    defined = {}  # the prelude's classes and functions, which every step defines
+
+    class Pickler(cloudpickle.Pickler):
+        def persistent_id(self, obj):
+            # By name, so a value of a notebook class is an instance of the class
+            # the next step defines, and notebook functions read that step's globals.
+            name = getattr(obj, "__qualname__", None)
+            return name if name and defined.get(name) is obj else None
+
+    class Unpickler(pickle.Unpickler):
+        def persistent_load(self, name):
+            return namespace[name]
+
+    def set_environment(variables):
+        for key, value in variables.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = module  # pickle finds the notebook's classes here
     try:
         for label, source in (prelude or {}).items():
             run(label, source)
-        for name, artifact in (inputs or {}).items():
+        defined.update(
+            (name, value)
+            for name, value in namespace.items()
+            if isinstance(value, (type, types.FunctionType))
+            and value.__module__ == "__main__"
+            and name not in (outputs or {})  # changed by this step: by value
+        )
+        inputs, outputs = dict(inputs or {}), dict(outputs or {})
+        environment = {}  # variables earlier steps set, which this step hands on
+        if "os.environ" in inputs:
+            environment = load("os.environ", inputs.pop("os.environ").path)
+            set_environment(environment)
+        environment_before = dict(os.environ)
+        for name, artifact in inputs.items():
             value = load(name, artifact.path)
             if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
                 # A function made in an earlier step reads this step's globals.
@@ -179,7 +214,12 @@ def run_step(
             namespace[name] = value
         for label, source in cells.items():
             run(label, source)
-        for name, artifact in (outputs or {}).items():
+        if "os.environ" in outputs:
+            for key in environment_before.keys() | os.environ.keys():
+                if environment_before.get(key) != os.environ.get(key):
+                    environment[key] = os.environ.get(key)
+            namespace["os.environ"] = environment
+        for name, artifact in outputs.items():
             if name not in namespace:
                 raise NameError(
                     f"{notebook}: the step ended without defining {name!r}, "

@@ -112,7 +112,7 @@ def run_step(
             pyarrow.feather.write_feather(value, path, compression="uncompressed")
             return "feather"
         with open(path, "wb") as f:
-            cloudpickle.dump(value, f, protocol=5)
+            Pickler(f, protocol=5).dump(value)
         return "cloudpickle"
 
     def arrow_exact(frame):
@@ -150,7 +150,7 @@ def run_step(
                 return numpy.load(f, allow_pickle=False)
             if magic != b"ARROW1":
                 f.seek(0)
-                return cloudpickle.load(f)
+                return Unpickler(f).load()
         try:
             import pyarrow.feather
         except ImportError:
@@ -160,12 +160,47 @@ def run_step(
             ) from None
         return pyarrow.feather.read_feather(path)
 
+    import pickle
+
+    defined = {}  # the prelude's classes and functions, which every step defines
+
+    class Pickler(cloudpickle.Pickler):
+        def persistent_id(self, obj):
+            # By name, so a value of a notebook class is an instance of the class
+            # the next step defines, and notebook functions read that step's globals.
+            name = getattr(obj, "__qualname__", None)
+            return name if name and defined.get(name) is obj else None
+
+    class Unpickler(pickle.Unpickler):
+        def persistent_load(self, name):
+            return namespace[name]
+
+    def set_environment(variables):
+        for key, value in variables.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = module  # pickle finds the notebook's classes here
     try:
         for label, source in (prelude or {}).items():
             run(label, source)
-        for name, artifact in (inputs or {}).items():
+        defined.update(
+            (name, value)
+            for name, value in namespace.items()
+            if isinstance(value, (type, types.FunctionType))
+            and value.__module__ == "__main__"
+            and name not in (outputs or {})  # changed by this step: by value
+        )
+        inputs, outputs = dict(inputs or {}), dict(outputs or {})
+        environment = {}  # variables earlier steps set, which this step hands on
+        if "os.environ" in inputs:
+            environment = load("os.environ", inputs.pop("os.environ").path)
+            set_environment(environment)
+        environment_before = dict(os.environ)
+        for name, artifact in inputs.items():
             value = load(name, artifact.path)
             if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
                 # A function made in an earlier step reads this step's globals.
@@ -179,7 +214,12 @@ def run_step(
             namespace[name] = value
         for label, source in cells.items():
             run(label, source)
-        for name, artifact in (outputs or {}).items():
+        if "os.environ" in outputs:
+            for key in environment_before.keys() | os.environ.keys():
+                if environment_before.get(key) != os.environ.get(key):
+                    environment[key] = os.environ.get(key)
+            namespace["os.environ"] = environment
+        for name, artifact in outputs.items():
             if name not in namespace:
                 raise NameError(
                     f"{notebook}: the step ended without defining {name!r}, "
@@ -205,11 +245,12 @@ def run_step(
 def shell(
     echo_out_out: Output[Artifact],
     listing_out: Output[Artifact],
+    os_environ_out: Output[Artifact],
     squares_out: Output[Artifact],
 ):
     """Step shell: notebook cell 3.
 
-    Hands on echo_out, listing, squares.
+    Hands on echo_out, listing, os.environ, squares.
     """
     run_step(
         "10_magics_shell.ipynb",
@@ -231,6 +272,7 @@ listing = !printf "x\ny\nz\n"
         outputs={
             "echo_out": echo_out_out,
             "listing": listing_out,
+            "os.environ": os_environ_out,
             "squares": squares_out,
         },
         ipython=True,
@@ -269,10 +311,15 @@ words = echo_out[0].split()
     )
 
 
-def finish(listing: Input[Artifact], total: Input[Artifact], words: Input[Artifact]):
+def finish(
+    listing: Input[Artifact],
+    os_environ: Input[Artifact],
+    total: Input[Artifact],
+    words: Input[Artifact],
+):
     """Step finish: notebook cell 5.
 
-    Receives total, words from cellmagic; listing from shell.
+    Receives total, words from cellmagic; listing, os.environ from shell.
     """
     run_step(
         "10_magics_shell.ipynb",
@@ -282,7 +329,12 @@ import json
 import os
 """,
         },
-        inputs={"listing": listing, "total": total, "words": words},
+        inputs={
+            "listing": listing,
+            "os.environ": os_environ,
+            "total": total,
+            "words": words,
+        },
         cells={
             "cell 5": r"""
 with open("shell_tmp.txt") as fh:
@@ -340,6 +392,7 @@ def build_pipeline(local: bool = False):
         )
         finish_op(
             listing=shell_task.outputs["listing_out"],
+            os_environ=shell_task.outputs["os_environ_out"],
             total=cellmagic_task.outputs["total_out"],
             words=cellmagic_task.outputs["words_out"],
         )

@@ -1,0 +1,98 @@
+"""Notebook semantics inside a step, checked by running pipelines locally."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kalelike.cli", "run", path.name],
+        cwd=path.parent, capture_output=True, text=True, timeout=300,
+    )
+
+
+def result(path: Path) -> dict:
+    return json.loads((path.parent / "result.json").read_text())
+
+
+WRITE = "import json\njson.dump(result, open('result.json', 'w'))"
+
+
+def test_notebook_classes_keep_their_identity_across_steps(notebook):
+    path = notebook(
+        [
+            ("import json", ["imports"]),
+            ("class Box:\n    def __init__(self):\n        self.items = []", ["functions"]),
+            ("box = Box()\nbox.items.append(1)", ["step:make"]),
+            ("result = {'isinstance': isinstance(box, Box), 'items': box.items}\n" + WRITE,
+             ["step:check"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == {"isinstance": True, "items": [1]}
+
+
+def test_global_statements_await_and_name_guard_behave_as_at_top_level(notebook):
+    path = notebook(
+        [
+            ("import asyncio", ["imports"]),
+            ("counter = 0\n\ndef bump():\n    global counter\n    counter += 1\n\n"
+             "bump()\nbump()", ["step:count"]),
+            ("async def twice(x):\n    await asyncio.sleep(0)\n    return 2 * x\n\n"
+             "doubled = await twice(counter)\n"
+             "guarded = __name__ == '__main__'", ["step:use"]),
+            ("result = {'counter': counter, 'doubled': doubled, 'guarded': guarded}\n" + WRITE,
+             ["step:report"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == {"counter": 2, "doubled": 4, "guarded": True}
+
+
+def test_a_function_from_an_earlier_step_reads_the_later_steps_globals(notebook):
+    path = notebook(
+        [
+            ("import json", ["imports"]),
+            ("K = 1\n\ndef scaled(x):\n    return x * K", ["step:define"]),
+            ("K = 10\nresult = {'scaled': scaled(2)}\n" + WRITE, ["step:use"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == {"scaled": 20}
+
+
+def test_a_failing_step_names_its_notebook_cell_and_line(notebook):
+    path = notebook(
+        [
+            ("x = 1", ["step:ok"]),
+            ("y = x + 1\nz = y / 0", ["step:broken"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 3
+    assert "step 'broken' failed at nb.ipynb:cell 2:2: ZeroDivisionError" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+def test_environment_set_in_one_step_reaches_a_later_one(notebook):
+    path = notebook(
+        [
+            ("import json\nimport os", ["imports"]),
+            ("%env MODE=fast\nos.environ['LEVEL'] = '3'", ["step:configure"]),
+            ("x = 1", ["step:middle"]),
+            ("result = {'mode': os.environ.get('MODE'), 'level': os.getenv('LEVEL')}\n"
+             + WRITE, ["step:report"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == {"mode": "fast", "level": "3"}
