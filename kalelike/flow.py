@@ -420,8 +420,6 @@ def _finding_order(f: Finding) -> tuple[int, int, int, str, str]:
 
 
 def _pipeline_name(path: Path) -> str:
-    import re
-
     name = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
     return name[:128].rstrip("-") or "pipeline"  # kfp allows 128 characters
 
@@ -457,9 +455,13 @@ def _close_maybe_inputs(states: dict[str, _StepState]) -> None:
             for var, producer in state.maybe.items():
                 if var not in wanted.get(name, set()) or var in state.step.inputs:
                     continue
-                if producer is not None and producer.kind == "step" and producer.step:
+                if producer is None:
+                    continue
+                if producer.kind == "step" and producer.step:
                     state.step.inputs[var] = Input(var, producer.step)
                     changed = True
+                elif producer.kind == "parameter":
+                    state.step.parameters.add(var)
 
 
 def _outputs(steps: list[Step]) -> None:

@@ -466,3 +466,14 @@ def test_environment_travels_from_the_step_that_sets_it(notebook):
     assert pipeline.step("c").inputs["os.environ"].producer == "b"
     assert pipeline.step("d").inputs["os.environ"].producer == "b"
     assert "os.environ" not in pipeline.step("e").inputs
+
+
+def test_parameter_rebound_on_some_paths_still_reaches_the_step(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["pipeline-parameters"], "RATE = 0.5\nFAST = False"),
+        (["step:a"], "if FAST:\n    RATE = 0.1"),
+        (["step:b"], "print(RATE)"),
+    )
+    assert pipeline.step("a").parameters == {"FAST", "RATE"}
+    assert pipeline.step("b").inputs["RATE"].producer == "a"
