@@ -3,9 +3,10 @@ at most twelve times as long to analyse.
 
 Generated notebooks (see `common.generated_cells`) are analysed in this process
 (`kalelike.conversion.analyze`: read, cells and tags, data flow, packages) after
-one unmeasured run, which pays the once-a-process costs. They take turns, and each
-time is the best of nine, the least disturbed by other work on the machine. Ten times the code comes
-two ways: ten times the steps and cells, and cells ten times as long.
+one unmeasured run, which pays the once-a-process costs. They take turns, and
+each time is the best of nine, the least disturbed by other work on the machine.
+Ten times the code comes two ways: ten times the steps and cells, and cells ten
+times as long.
 """
 
 import sys
@@ -52,7 +53,8 @@ def main() -> None:
         times = best_times(paths)
     for label, (cells, lines) in sizes.items():
         print(
-            f"  {label:17} {cells:4} cells {lines:6} lines {times[label] * 1000:7.1f} ms"
+            f"  {label:17} {cells:4} cells {lines:6} lines "
+            f"{times[label] * 1000:7.1f} ms"
         )
     for label in ("10x steps", "10x longer cells"):
         common.verdict(

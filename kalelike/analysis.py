@@ -18,42 +18,154 @@ from dataclasses import dataclass, field
 # Methods that never change the object they are called on, for the builtin types,
 # numpy arrays, pandas frames and scikit-learn estimators (unless `inplace=True`).
 READ_ONLY_METHODS = frozenset(
-    """
-    all any apply argmax argmin astype copy count describe dot drop drop_duplicates
-    dropna endswith equals fillna filter find format get get_params groupby head idxmax
-    idxmin index isin isna isnull items join keys lower max mean median merge min
-    notna notnull nunique pivot_table predict predict_proba quantile query rename
-    replace reset_index round sample score select_dtypes set_index sort_index
-    sort_values split startswith std strip sum tail to_csv to_dict to_json to_list
-    to_numpy to_parquet tolist transform unique upper value_counts values var
-    """.split()
+    [
+        "all",
+        "any",
+        "apply",
+        "argmax",
+        "argmin",
+        "astype",
+        "copy",
+        "count",
+        "describe",
+        "dot",
+        "drop",
+        "drop_duplicates",
+        "dropna",
+        "endswith",
+        "equals",
+        "fillna",
+        "filter",
+        "find",
+        "format",
+        "get",
+        "get_params",
+        "groupby",
+        "head",
+        "idxmax",
+        "idxmin",
+        "index",
+        "isin",
+        "isna",
+        "isnull",
+        "items",
+        "join",
+        "keys",
+        "lower",
+        "max",
+        "mean",
+        "median",
+        "merge",
+        "min",
+        "notna",
+        "notnull",
+        "nunique",
+        "pivot_table",
+        "predict",
+        "predict_proba",
+        "quantile",
+        "query",
+        "rename",
+        "replace",
+        "reset_index",
+        "round",
+        "sample",
+        "score",
+        "select_dtypes",
+        "set_index",
+        "sort_index",
+        "sort_values",
+        "split",
+        "startswith",
+        "std",
+        "strip",
+        "sum",
+        "tail",
+        "to_csv",
+        "to_dict",
+        "to_json",
+        "to_list",
+        "to_numpy",
+        "to_parquet",
+        "tolist",
+        "transform",
+        "unique",
+        "upper",
+        "value_counts",
+        "values",
+        "var",
+    ]
 )
 # Functions that change their first argument in place.
 ARG_MUTATORS = frozenset(
-    """
-    shuffle heappush heappop heapify heapreplace heappushpop insort insort_left
-    insort_right copyto fill_diagonal put putmask place setattr delattr
-    """.split()
+    [
+        "shuffle",
+        "heappush",
+        "heappop",
+        "heapify",
+        "heapreplace",
+        "heappushpop",
+        "insort",
+        "insort_left",
+        "insort_right",
+        "copyto",
+        "fill_diagonal",
+        "put",
+        "putmask",
+        "place",
+        "setattr",
+        "delattr",
+    ]
 )
 # Calls that write or read a file named by their first argument, by the called name.
 FILE_WRITERS = frozenset(
-    """
-    to_csv to_parquet to_json to_excel to_pickle to_feather to_hdf savefig save savez
-    savez_compressed savetxt remove unlink write_text write_bytes
-    """.split()
+    [
+        "to_csv",
+        "to_parquet",
+        "to_json",
+        "to_excel",
+        "to_pickle",
+        "to_feather",
+        "to_hdf",
+        "savefig",
+        "save",
+        "savez",
+        "savez_compressed",
+        "savetxt",
+        "remove",
+        "unlink",
+        "write_text",
+        "write_bytes",
+    ]
 )
 FILE_READERS = frozenset(
-    """
-    read_csv read_parquet read_json read_excel read_pickle read_feather read_hdf load
-    loadtxt genfromtxt read_text read_bytes imread
-    """.split()
+    [
+        "read_csv",
+        "read_parquet",
+        "read_json",
+        "read_excel",
+        "read_pickle",
+        "read_feather",
+        "read_hdf",
+        "load",
+        "loadtxt",
+        "genfromtxt",
+        "read_text",
+        "read_bytes",
+        "imread",
+    ]
 )
 # Calls that start a process, which inherits the environment.
 SHELL_CALLS = frozenset(
-    """
-    os.system os.popen subprocess.run subprocess.call subprocess.check_call
-    subprocess.check_output subprocess.Popen
-    """.split()
+    [
+        "os.system",
+        "os.popen",
+        "subprocess.run",
+        "subprocess.call",
+        "subprocess.check_call",
+        "subprocess.check_output",
+        "subprocess.Popen",
+    ]
 )
 # Modules whose functions draw from a process-wide random state.
 GLOBAL_RANDOM = frozenset({"random", "np.random", "numpy.random", "torch", "tf.random"})
@@ -154,7 +266,19 @@ def root_name(node: ast.expr) -> str | None:
 
 # Calls whose result holds the very objects of their argument or receiver.
 SHARING_CALLS = frozenset(
-    "values items keys get enumerate zip reversed iter list tuple sorted".split()
+    [
+        "values",
+        "items",
+        "keys",
+        "get",
+        "enumerate",
+        "zip",
+        "reversed",
+        "iter",
+        "list",
+        "tuple",
+        "sorted",
+    ]
 )
 
 
@@ -195,16 +319,24 @@ def _called_name(func: ast.expr) -> str | None:
     return None
 
 
+_ENV_CALLS = frozenset(
+    {
+        "os.getenv",
+        "os.putenv",
+        "os.environ.get",
+        "os.environ.setdefault",
+        "os.environ.pop",
+    }
+)
+
+
 def _environ_key(node: ast.expr) -> str | None:
     """`X` for `os.environ["X"]`, `os.environ.get("X")` or `os.getenv("X")`."""
     key: ast.expr | None = None
     if isinstance(node, ast.Subscript) and _dotted(node.value) == "os.environ":
         key = node.slice
-    elif isinstance(node, ast.Call) and node.args:
-        if _dotted(node.func) in ("os.getenv", "os.environ.get", "os.putenv"):
-            key = node.args[0]
-        elif _dotted(node.func) in ("os.environ.setdefault", "os.environ.pop"):
-            key = node.args[0]
+    elif isinstance(node, ast.Call) and node.args and _dotted(node.func) in _ENV_CALLS:
+        key = node.args[0]
     if isinstance(key, ast.Constant) and isinstance(key.value, str):
         return key.value
     return None
@@ -518,7 +650,8 @@ class CellAnalyzer:
         key = _environ_key(node)
         if key is not None:
             setting = isinstance(node, ast.Call) and _dotted(node.func) in (
-                "os.putenv", "os.environ.setdefault"
+                "os.putenv",
+                "os.environ.setdefault",
             )
             self.emit("env-set" if setting else "env-read", key, node)
         if isinstance(node, ast.NamedExpr):
@@ -571,7 +704,9 @@ class CellAnalyzer:
                 if name is not None and name not in local:
                     self.emit("mutate", name, node)
             if func.attr in self.defs.methods:
-                self.charge(self.defs.methods[func.attr], node, f"through .{func.attr}()")
+                self.charge(
+                    self.defs.methods[func.attr], node, f"through .{func.attr}()"
+                )
         called = _called_name(func)
         changed: set[int] = set()
         if isinstance(func, ast.Name) and func.id in self.defs.functions:
@@ -660,9 +795,12 @@ def _stored_names(node: ast.AST) -> Iterator[str]:
             for alias in sub.names:
                 if alias.name != "*":
                     yield alias.asname or alias.name.split(".")[0]
-        elif isinstance(sub, ast.ExceptHandler) and sub.name:
-            yield sub.name
-        elif isinstance(sub, (ast.MatchAs, ast.MatchStar)) and sub.name:
+        elif (
+            isinstance(sub, ast.ExceptHandler)
+            and sub.name
+            or isinstance(sub, (ast.MatchAs, ast.MatchStar))
+            and sub.name
+        ):
             yield sub.name
         elif isinstance(sub, ast.MatchMapping) and sub.rest:
             yield sub.rest
@@ -701,9 +839,7 @@ def _definitely_bound(body: list[ast.stmt]) -> set[str]:
     for stmt in body:
         if isinstance(stmt, ast.If):
             names |= _definitely_bound(stmt.body) & _definitely_bound(stmt.orelse)
-        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
-            names |= _bound_in([stmt])
-        elif not isinstance(
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)) or not isinstance(
             stmt, (ast.For, ast.AsyncFor, ast.While, ast.Try, ast.TryStar, ast.Match)
         ):
             names |= _bound_in([stmt])
@@ -758,7 +894,9 @@ class _Summarizer:
             args = frozenset(a.arg for a in _all_args(node.args))
             self.visit(node.body, scope | args, declared)
             return
-        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+        if isinstance(
+            node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+        ):
             self.comprehension(node, scope, declared)
             return
         if isinstance(node, ast.Name):
@@ -788,7 +926,9 @@ class _Summarizer:
             self.visit(gen.iter, scope if i == 0 else inner, declared)
             for cond in gen.ifs:
                 self.visit(cond, inner, declared)
-        results = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        results = (
+            [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        )
         for result in results:
             self.visit(result, inner, declared)
 

@@ -78,7 +78,8 @@ def main() -> None:
 def _setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Flags that override the notebook's metadata (see README, Tags and settings)."""
     func = click.option(
-        "--no-packages", is_flag=True,
+        "--no-packages",
+        is_flag=True,
         help="Steps install nothing (not even kfp): their image holds every package.",
     )(func)
     func = click.option(
@@ -98,36 +99,51 @@ def _options(
 @main.command(epilog=EPILOG)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
     help="Where to write the script of the one NOTEBOOK ('-' for stdout). "
     "Default: NOTEBOOK_STEM_pipeline.py beside the notebook.",
 )
 @click.option(
-    "--output-dir", type=click.Path(path_type=Path, file_okay=False),
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
     help="Write every script into this folder instead of beside its notebook.",
 )
 @click.option("--base-image", default="", help="Image every step runs in.")
 @click.option(
-    "--check", is_flag=True,
+    "--check",
+    is_flag=True,
     help="Write nothing; exit 1 when a script is stale or missing, with its diff.",
 )
 @click.option(
     "--diff", is_flag=True, help="Write nothing; print how the scripts would change."
 )
 @click.option(
-    "--fail-on-change", is_flag=True,
+    "--fail-on-change",
+    is_flag=True,
     help="Exit 1 when a file was written (for pre-commit, which misses new files).",
 )
 @click.option(
-    "--yaml", "with_yaml", is_flag=True,
+    "--yaml",
+    "with_yaml",
+    is_flag=True,
     help="Also compile each pipeline to NOTEBOOK_STEM_pipeline.yaml beside its script.",
 )
 @_setting_options
 @_guarded
 def convert(
-    paths: tuple[Path, ...], output: Path | None, output_dir: Path | None,
-    base_image: str, check: bool, diff: bool, fail_on_change: bool, with_yaml: bool,
-    pipeline_name: str, experiment: str, no_packages: bool,
+    paths: tuple[Path, ...],
+    output: Path | None,
+    output_dir: Path | None,
+    base_image: str,
+    check: bool,
+    diff: bool,
+    fail_on_change: bool,
+    with_yaml: bool,
+    pipeline_name: str,
+    experiment: str,
+    no_packages: bool,
 ) -> None:
     """Write a standalone KFP pipeline script for each notebook.
 
@@ -157,7 +173,10 @@ def _given(name: str) -> bool:
 @main.command(epilog=EPILOG)
 @notebook_argument
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "mermaid"]), default="text",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "mermaid"]),
+    default="text",
     show_default=True,
 )
 @_guarded
@@ -178,17 +197,24 @@ def inspect(notebook: Path, fmt: str) -> None:
 @main.command(epilog=EPILOG)
 @notebook_argument
 @click.option(
-    "--param", "params", multiple=True, metavar="NAME=VALUE",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
     help="Override a pipeline parameter (repeatable).",
 )
 @click.option(
-    "--pipeline-root", type=click.Path(path_type=Path, file_okay=False),
-    default=Path("nb2pipe_runs"), show_default=True,
+    "--pipeline-root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("nb2pipe_runs"),
+    show_default=True,
     help="Where the steps' outputs are kept.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show kfp's full logs.")
 @_guarded
-def run(notebook: Path, params: tuple[str, ...], pipeline_root: Path, verbose: bool) -> None:
+def run(
+    notebook: Path, params: tuple[str, ...], pipeline_root: Path, verbose: bool
+) -> None:
     """Convert NOTEBOOK and run the pipeline here with kfp.local."""
     from kalelike.run import run_local
 
@@ -198,28 +224,41 @@ def run(notebook: Path, params: tuple[str, ...], pipeline_root: Path, verbose: b
         _report(notebook.name, e.findings)
         raise
     _report(notebook.name, result.warnings)
-    steps = run_local(result, pipeline_root.absolute(), list(params), click.echo, verbose)
+    steps = run_local(
+        result, pipeline_root.absolute(), list(params), click.echo, verbose
+    )
     total = sum(s.seconds for s in steps)
-    click.echo(f"pipeline {result.pipeline.name!r}: {len(steps)} steps done in {total:.2f} s")
+    click.echo(
+        f"pipeline {result.pipeline.name!r}: {len(steps)} steps done in {total:.2f} s"
+    )
 
 
 @main.command(epilog=EPILOG)
 @notebook_argument
 @click.option(
-    "--host", default="",
+    "--host",
+    default="",
     help="The KFP server, e.g. http://localhost:8080. Default: the notebook's "
     "kfp_host, else $KF_PIPELINES_ENDPOINT, else kfp's in-cluster address.",
 )
 @click.option(
-    "--param", "params", multiple=True, metavar="NAME=VALUE",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
     help="Override a pipeline parameter (repeatable).",
 )
 @click.option("--base-image", default="", help="Image every step runs in.")
 @_setting_options
 @_guarded
 def submit(
-    notebook: Path, host: str, params: tuple[str, ...], base_image: str,
-    pipeline_name: str, experiment: str, no_packages: bool,
+    notebook: Path,
+    host: str,
+    params: tuple[str, ...],
+    base_image: str,
+    pipeline_name: str,
+    experiment: str,
+    no_packages: bool,
 ) -> None:
     """Convert NOTEBOOK and start a run of it on a KFP server."""
     from kalelike.submit import submit as start
@@ -292,15 +331,22 @@ def as_text(pipeline: Pipeline) -> str:
         lines.append(f"step {step.name} (cells {cells})")
         rows = [
             ("after", sorted(step.after)),
-            ("inputs", [f"{i.name} <- {i.producer}" for i in
-                        sorted(step.inputs.values(), key=lambda i: i.name)]),
+            (
+                "inputs",
+                [
+                    f"{i.name} <- {i.producer}"
+                    for i in sorted(step.inputs.values(), key=lambda i: i.name)
+                ],
+            ),
             ("parameters", sorted(step.parameters)),
             ("outputs", sorted(step.outputs)),
             ("metrics", step.metrics),
         ]
         lines += [f"  {label}: {', '.join(values)}" for label, values in rows if values]
     for m in pipeline.magics:
-        lines.append(f"magic `{m['magic']}` (cell {int(m['cell']) + 1}): {m['meaning']}")
+        lines.append(
+            f"magic `{m['magic']}` (cell {int(m['cell']) + 1}): {m['meaning']}"
+        )
     return "\n".join(lines)
 
 

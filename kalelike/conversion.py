@@ -97,7 +97,9 @@ def _mode(path: Path) -> int:
 
 
 def output_path(source: Path, output: Path | None) -> Path:
-    target = output if output is not None else source.with_name(render.script_name(source))
+    target = (
+        output if output is not None else source.with_name(render.script_name(source))
+    )
     if target.resolve() == source.resolve() or _same_file(target, source):
         raise UsageError(f"{target}: refusing to overwrite the input notebook")
     return target

@@ -66,8 +66,13 @@ def syntax_error(cell: int, source: str, error: SyntaxError | ValueError) -> Fin
     excerpt = lines[lineno - 1].rstrip() if 0 < lineno <= len(lines) else ""
     shown = f": `{excerpt.strip()}`" if excerpt.strip() else ""
     return Finding(
-        cell, lineno, offset - 1, "error", "syntax-error",
-        f"syntax error: {message}{shown}", excerpt=excerpt,
+        cell,
+        lineno,
+        offset - 1,
+        "error",
+        "syntax-error",
+        f"syntax error: {message}{shown}",
+        excerpt=excerpt,
     )
 
 

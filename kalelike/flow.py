@@ -69,8 +69,15 @@ class _Flow:
                 return producer
         return None
 
-    def finding(self, cell: int, event: Event | None, code: str, message: str,
-                step: str | None = None, severity: str = "error") -> None:
+    def finding(
+        self,
+        cell: int,
+        event: Event | None,
+        code: str,
+        message: str,
+        step: str | None = None,
+        severity: str = "error",
+    ) -> None:
         line = event.line if event else None
         col = event.col if event else None
         name = event.name if event else None
@@ -102,7 +109,11 @@ class _Flow:
             if magic.policy == "refuse":
                 self.findings.append(
                     Finding(
-                        cell.index, magic.line, 0, "error", "magic-refused",
+                        cell.index,
+                        magic.line,
+                        0,
+                        "error",
+                        "magic-refused",
                         f"`{magic.text}`: {magics.POLICIES['refuse']}; "
                         "replace it with Python code",
                     )
@@ -137,7 +148,9 @@ class _Flow:
                     names = list(star_names(event.name) or ())
                     if not names:
                         self.finding(
-                            cell.index, event, "star-import",
+                            cell.index,
+                            event,
+                            "star-import",
                             f"`{event.detail}`: the names it binds cannot be known "
                             "without running your code; import them by name",
                         )
@@ -159,7 +172,10 @@ class _Flow:
             if magic.kind == "shell":
                 skip.append("!" + magics.magic_line(magic).strip())
             else:
-                skip += [magic.name, *(["pinfo", "pinfo2"] if magic.kind == "help" else [])]
+                skip += [
+                    magic.name,
+                    *(["pinfo", "pinfo2"] if magic.kind == "help" else []),
+                ]
         return CodeCell(cell.index, cell.source, ipython, tuple(sorted(set(skip))))
 
     def step_cell(self, state: _StepState, cell: Cell) -> None:
@@ -170,7 +186,9 @@ class _Flow:
         state.step.code.append(self.code_cell(cell, ipython))
         for magic in self.magics.get(cell.index, []):
             for extra in _magic_events(magic):
-                at = next((i for i, e in enumerate(events) if e.line > extra.line), None)
+                at = next(
+                    (i for i, e in enumerate(events) if e.line > extra.line), None
+                )
                 events.insert(len(events) if at is None else at, extra)
         for event in events:
             self.apply(state, cell.index, event)
@@ -215,17 +233,23 @@ class _Flow:
             self.hidden_random(step, cell, event)
         elif event.kind == "chdir":
             self.finding(
-                cell, event, "hidden-state",
+                cell,
+                event,
+                "hidden-state",
                 "`os.chdir` changes the working directory of this step only; later "
                 "steps start in the original directory; use absolute paths instead",
-                step, severity="warning",
+                step,
+                severity="warning",
             )
         elif event.kind == "dynamic":
             self.finding(
-                cell, event, "dynamic-names",
+                cell,
+                event,
+                "dynamic-names",
                 f"`{name}()` reads or binds names the analysis cannot see; values it "
                 "binds are handed on only if another line names them",
-                step, severity="warning",
+                step,
+                severity="warning",
             )
         elif event.kind in ("env-set", "env-read"):
             # The environment travels like a value, so a step sees the variables
@@ -240,7 +264,9 @@ class _Flow:
         names = star_names(event.name)
         if names is None:
             self.finding(
-                cell, event, "star-import",
+                cell,
+                event,
+                "star-import",
                 f"`{event.detail}`: the names it binds cannot be known without "
                 "running your code; import the names you use by name",
                 state.step.name,
@@ -256,12 +282,15 @@ class _Flow:
             return
         self.warned.add((event.name, step))
         self.finding(
-            cell, event, "hidden-state",
+            cell,
+            event,
+            "hidden-state",
             f"`{event.name}` was seeded in step {seeder.step!r} (cell "
             f"{seeder.cell + 1}) but the random state does not carry to step "
             f"{step!r}, which draws from it here; seed it again in this step, or "
             "use a generator object (`np.random.default_rng(seed)`) and hand it on",
-            step, severity="warning",
+            step,
+            severity="warning",
         )
 
     def is_module(self, name: str, step: str) -> bool:
@@ -291,9 +320,13 @@ class _Flow:
             step.inputs.setdefault(event.name, Input(event.name, producer.step))
             if producer.detail:
                 key = (producer.step, event.name)
-                self.unserializable.setdefault(key, (producer.detail, producer.cell, producer.line))
+                self.unserializable.setdefault(
+                    key, (producer.detail, producer.cell, producer.line)
+                )
 
-    def undefined(self, step: str, cell: int, event: Event, producer: Producer | None) -> None:
+    def undefined(
+        self, step: str, cell: int, event: Event, producer: Producer | None
+    ) -> None:
         via = f" (read {event.detail})" if event.detail else ""
         if producer is not None:
             message = (
@@ -316,7 +349,10 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
     findings += layout.findings + metric_findings
     flow = _Flow(nb, parameters)
     prelude = flow.prelude(layout.prelude)
-    states = {s.name: _StepState(Step(s.name, [c.index for c in s.cells])) for s in layout.steps}
+    states = {
+        s.name: _StepState(Step(s.name, [c.index for c in s.cells]))
+        for s in layout.steps
+    }
     order = sorted((c.index, s.name, c) for s in layout.steps for c in s.cells)
     pending_metrics = sorted(metrics, key=lambda m: (m[1], m[2]))
     for index, name, cell in order:
@@ -376,11 +412,16 @@ def _installs(flow: _Flow, step: Step) -> list[str]:
                 if packages.is_local_path(requirement):
                     flow.findings.append(
                         Finding(
-                            cell.cell, magic.line, 0, "warning", "local-package",
+                            cell.cell,
+                            magic.line,
+                            0,
+                            "warning",
+                            "local-package",
                             f"`{magic.text}` installs {requirement!r} from a local "
                             "path, which a cluster step cannot see: it must be in "
                             "the step's image",
-                            None, requirement,  # no step: prelude cells are in all
+                            None,
+                            requirement,  # no step: prelude cells are in all
                         )
                     )
                 else:
@@ -404,7 +445,11 @@ def _magic_events(magic: magics.Magic) -> list[Event]:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Name):
                     found.append(Event("read", node.id, magic.line, 0, "in a magic"))
-    if magic.kind in ("shell", "shell-assign") or magic.name in ("bash", "sh", "script"):
+    if magic.kind in ("shell", "shell-assign") or magic.name in (
+        "bash",
+        "sh",
+        "script",
+    ):
         found.append(Event("env-read", "*", magic.line, 0))  # the command sees it
     redirect = re.search(r">>?\s*([\w./-]+)", text)
     if magic.kind == "shell" and redirect:
@@ -416,7 +461,13 @@ def _magic_events(magic: magics.Magic) -> list[Event]:
 
 
 def _finding_order(f: Finding) -> tuple[int, int, int, str, str]:
-    return (f.cell if f.cell is not None else -1, f.line or 0, f.col or 0, f.code, f.message)
+    return (
+        f.cell if f.cell is not None else -1,
+        f.line or 0,
+        f.col or 0,
+        f.code,
+        f.message,
+    )
 
 
 def _pipeline_name(path: Path) -> str:
@@ -424,7 +475,9 @@ def _pipeline_name(path: Path) -> str:
     return name[:128].rstrip("-") or "pipeline"  # kfp allows 128 characters
 
 
-def _place_metric(flow: _Flow, states: dict[str, _StepState], metric: tuple[str, int, int]) -> None:
+def _place_metric(
+    flow: _Flow, states: dict[str, _StepState], metric: tuple[str, int, int]
+) -> None:
     """A metric is logged by the step that produced its value last."""
     name, cell, line = metric
     producer = flow.outside(name, None)
@@ -434,7 +487,11 @@ def _place_metric(flow: _Flow, states: dict[str, _StepState], metric: tuple[str,
         return
     flow.findings.append(
         Finding(
-            cell, line, 0, "error", "metric-without-step",
+            cell,
+            line,
+            0,
+            "error",
+            "metric-without-step",
             f"metric {name!r} is not computed by any step before this cell",
             name=name,
         )
@@ -483,11 +540,16 @@ def _file_edges(steps: list[Step], flow: _Flow) -> dict[str, set[str]]:
                 if earlier_kind == "write" and kind == "read":
                     flow.findings.append(
                         Finding(
-                            cell, line, 0, "warning", "file-dependency",
+                            cell,
+                            line,
+                            0,
+                            "warning",
+                            "file-dependency",
                             f"file {path!r} is written by step {earlier!r} and read "
                             f"by step {step!r}: they run in that order, and on a "
                             "cluster they need a shared volume (see README)",
-                            step, path,
+                            step,
+                            path,
                         )
                     )
     return after
@@ -496,7 +558,7 @@ def _file_edges(steps: list[Step], flow: _Flow) -> dict[str, set[str]]:
 def _edges(layout: tags.Layout, steps: list[Step], flow: _Flow) -> None:
     names = {s.name for s in steps}
     by_files = _file_edges(steps, flow)
-    for cells, step in zip(layout.steps, steps):
+    for cells, step in zip(layout.steps, steps, strict=True):
         step.after = {inp.producer for inp in step.inputs.values()}
         step.after |= by_files[step.name]
         for prev, cell in cells.prev:
@@ -505,7 +567,11 @@ def _edges(layout: tags.Layout, steps: list[Step], flow: _Flow) -> None:
             if prev not in names:
                 flow.findings.append(
                     Finding(
-                        cell, None, None, "error", "unknown-step",
+                        cell,
+                        None,
+                        None,
+                        "error",
+                        "unknown-step",
                         f"`prev:{prev}` names no step; the steps are "
                         + ", ".join(sorted(names)),
                         step.name,
@@ -519,7 +585,11 @@ def _edges(layout: tags.Layout, steps: list[Step], flow: _Flow) -> None:
         first = next(s for s in steps if s.name == cycle[0])
         flow.findings.append(
             Finding(
-                first.cells[0], None, None, "error", "dependency-cycle",
+                first.cells[0],
+                None,
+                None,
+                "error",
+                "dependency-cycle",
                 f"steps depend on each other in a cycle: {path}; "
                 "remove one of the `prev:` tags that close it",
                 cycle[0],
@@ -537,7 +607,7 @@ def _find_cycle(steps: list[Step]) -> list[str]:
         stack.append(name)
         for dep in after.get(name, []):
             if state.get(dep) == 1:
-                cycle = stack[stack.index(dep):]
+                cycle = stack[stack.index(dep) :]
                 return list(reversed(cycle))
             if dep not in state:
                 found = visit(dep)
@@ -585,12 +655,17 @@ def _check_unserializable(flow: _Flow, steps: list[Step]) -> None:
             kind, cell, line = known
             flow.findings.append(
                 Finding(
-                    cell, line, 0, "error", "not-serializable",
+                    cell,
+                    line,
+                    0,
+                    "error",
+                    "not-serializable",
                     f"{inp.name!r} ({kind}) is made in step {inp.producer!r} and used "
-                    f"by step {step.name!r}, but a {kind} cannot be handed from one step "
-                    "to another; create it in the step that uses it, or in a "
+                    f"by step {step.name!r}, but a {kind} cannot be handed from one "
+                    "step to another; create it in the step that uses it, or in a "
                     "`functions` cell",
-                    inp.producer, inp.name,
+                    inp.producer,
+                    inp.name,
                 )
             )
 
@@ -603,20 +678,28 @@ def _check_parallel_producers(flow: _Flow, steps: list[Step]) -> None:
             others = {
                 p.step
                 for p in flow.history.get(inp.name, [])
-                if p.kind == "step" and p.step not in (None, inp.producer, step.name)
+                if p.kind == "step"
+                and p.step not in (None, inp.producer, step.name)
                 and p.step in above.get(step.name, set())
             }
             for other in sorted(o for o in others if o is not None):
-                ordered = other in above.get(inp.producer, set()) or inp.producer in above.get(other, set())
+                ordered = other in above.get(
+                    inp.producer, set()
+                ) or inp.producer in above.get(other, set())
                 if ordered:
                     continue
                 flow.findings.append(
                     Finding(
-                        step.cells[0], None, None, "warning", "ambiguous-producer",
+                        step.cells[0],
+                        None,
+                        None,
+                        "warning",
+                        "ambiguous-producer",
                         f"{inp.name!r} is produced by steps {other!r} and "
                         f"{inp.producer!r}, which may run in parallel; step "
-                        f"{step.name!r} receives {inp.producer!r}'s value, the later in "
-                        "notebook order, as the notebook does",
-                        step.name, inp.name,
+                        f"{step.name!r} receives {inp.producer!r}'s value, the later "
+                        "in notebook order, as the notebook does",
+                        step.name,
+                        inp.name,
                     )
                 )

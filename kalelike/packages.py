@@ -20,7 +20,7 @@ HEADER = re.compile(r"^(Name|Version):[ \t]*(\S+)[ \t]*$", re.MULTILINE)
 
 
 def default_image() -> str:
-    """The converting Python's version, so values pickled in one step load in the next."""
+    """The converting Python's version: values pickled in one step load in the next."""
     return f"python:{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -93,10 +93,15 @@ def for_step(step: Step, folder: Path, findings: list[Finding]) -> list[str]:
         elif (folder / f"{module}.py").exists() or (folder / module).is_dir():
             findings.append(
                 Finding(
-                    step.cells[0], None, None, "warning", "local-module",
+                    step.cells[0],
+                    None,
+                    None,
+                    "warning",
+                    "local-module",
                     f"step {step.name!r} imports {module!r}, a module beside the "
                     "notebook, not a pip package: it must be in the step's image",
-                    step.name, module,
+                    step.name,
+                    module,
                 )
             )
     return sorted(wanted)

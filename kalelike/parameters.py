@@ -41,8 +41,13 @@ def read_parameters(cells: list[Cell]) -> tuple[list[Parameter], list[Finding]]:
 def _parameter(cell: Cell, stmt: ast.stmt) -> Parameter | Finding:
     def refuse(message: str, name: str | None = None) -> Finding:
         return Finding(
-            cell.index, stmt.lineno, stmt.col_offset, "error",
-            "parameter-not-literal", message, name=name,
+            cell.index,
+            stmt.lineno,
+            stmt.col_offset,
+            "error",
+            "parameter-not-literal",
+            message,
+            name=name,
         )
 
     value_node = getattr(stmt, "value", None)
@@ -123,7 +128,10 @@ def read_metrics(cells: list[Cell]) -> tuple[list[tuple[str, int, int]], list[Fi
             if name is None:
                 findings.append(
                     Finding(
-                        cell.index, stmt.lineno, stmt.col_offset, "error",
+                        cell.index,
+                        stmt.lineno,
+                        stmt.col_offset,
+                        "error",
                         "metric-not-name",
                         "a pipeline-metrics cell lists variable names, one a line "
                         f"(or `print(name)`), not `{ast.unparse(stmt)}`",
@@ -140,7 +148,11 @@ def _metric_name_finding(cell: Cell, stmt: ast.stmt, name: str) -> Finding:
     # KFP v2 logs any name, but its API's metric rule (v1 runs, some UIs)
     # refuses these; a rename in the notebook is the whole fix.
     return Finding(
-        cell.index, stmt.lineno, stmt.col_offset, "warning", "metric-name",
+        cell.index,
+        stmt.lineno,
+        stmt.col_offset,
+        "warning",
+        "metric-name",
         f"metric {name!r} is not a valid KFP metric name (a letter first, a letter "
         "or digit last, at most 64 characters); rename the variable",
         name=name,
@@ -160,4 +172,3 @@ def _metric_name(stmt: ast.stmt) -> str | None:
     ):
         value = value.args[0]
     return value.id if isinstance(value, ast.Name) else None
-

@@ -26,9 +26,29 @@ if TYPE_CHECKING:
 WIDTH = 88
 # Names the script itself defines; a step named like one of them is renamed.
 RESERVED = frozenset(
-    "argparse json dsl Artifact Input Metrics Output NOTEBOOK BASE_IMAGE PARAMETERS "
-    "run_step build_pipeline parse_parameters main component pipeline local "
-    "kubernetes EXPERIMENT HOST submit".split()
+    [
+        "argparse",
+        "json",
+        "dsl",
+        "Artifact",
+        "Input",
+        "Metrics",
+        "Output",
+        "NOTEBOOK",
+        "BASE_IMAGE",
+        "PARAMETERS",
+        "run_step",
+        "build_pipeline",
+        "parse_parameters",
+        "main",
+        "component",
+        "pipeline",
+        "local",
+        "kubernetes",
+        "EXPERIMENT",
+        "HOST",
+        "submit",
+    ]
 )
 BUILTINS = frozenset(dir(builtins))  # the script calls some; a step must not hide them
 
@@ -96,7 +116,7 @@ def context(pipeline: Pipeline, script: str) -> dict[str, object]:
     from kalelike import render_settings  # deferred: it uses `quote` from here
 
     used = {a for step in pipeline.steps for a in step.after}
-    for step, item in zip(pipeline.steps, steps):
+    for step, item in zip(pipeline.steps, steps, strict=True):
         item.update(render_settings.step_context(str(item["task"]), step, pipeline))
         # `task.after(...)` and the settings lines need the task by name.
         named = step.name in used or item["settings"] or item["after"]
@@ -114,7 +134,9 @@ def context(pipeline: Pipeline, script: str) -> dict[str, object]:
         "base_image_literal": quote(pipeline.base_image),
         "yaml_literal": quote(Path(script).stem + ".yaml"),
         "parameter_types": _dict_literal(
-            [(quote(p.name), quote(p.type)) for p in pipeline.parameters], 0, "PARAMETERS = "
+            [(quote(p.name), quote(p.type)) for p in pipeline.parameters],
+            0,
+            "PARAMETERS = ",
         ),
         "parameters": [
             {"name": p.name, "type": p.type, "default": quote_value(p.default)}
@@ -165,7 +187,9 @@ def _step(
     for name in sorted(step.inputs):
         producer = step.inputs[name].producer
         key = arguments[producer][2][name]
-        call_args.append(f"{inputs[name]}={functions[producer]}_task.outputs[{quote(key)}]")
+        call_args.append(
+            f"{inputs[name]}={functions[producer]}_task.outputs[{quote(key)}]"
+        )
     data_edges = {i.producer for i in step.inputs.values()}
     after = sorted(step.after - data_edges)
     return {
@@ -188,7 +212,9 @@ def _step(
         ),
         "metrics": _metrics(metrics, step.metrics),
         "ipython": any(c.ipython for c in step.prelude + step.code),
-        "skip": _tuple_literal(sorted({s for c in step.prelude + step.code for s in c.skip})),
+        "skip": _tuple_literal(
+            sorted({s for c in step.prelude + step.code for s in c.skip})
+        ),
         "packages": [quote(p) for p in step.packages],
         "call_args": call_args,
         "after": ", ".join(f"{functions[a]}_task" for a in after),
@@ -335,7 +361,9 @@ def quote_value(value: object) -> str:
 
 def _json_literal(value: object) -> str:
     if isinstance(value, dict):
-        items = ", ".join(f"{quote(str(k))}: {_json_literal(v)}" for k, v in value.items())
+        items = ", ".join(
+            f"{quote(str(k))}: {_json_literal(v)}" for k, v in value.items()
+        )
         return "{" + items + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_json_literal(v) for v in value) + "]"
@@ -347,7 +375,12 @@ def _json_literal(value: object) -> str:
 def _tuple_literal(items: list[str]) -> str:
     if not items:
         return ""
-    return "(" + ", ".join(quote(i) for i in items) + ("," if len(items) == 1 else "") + ")"
+    return (
+        "("
+        + ", ".join(quote(i) for i in items)
+        + ("," if len(items) == 1 else "")
+        + ")"
+    )
 
 
 def _dict_literal(pairs: list[tuple[str, str]], indent: int, prefix: str) -> str:
@@ -409,7 +442,9 @@ def _strip_blank_line_spaces(text: str) -> str | None:
         return None
     inside = set()
     for tok in tokens:
-        if tok.type == tokenize.STRING or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+        if tok.type == tokenize.STRING or tok.type == getattr(
+            tokenize, "FSTRING_MIDDLE", -1
+        ):
             inside |= set(range(tok.start[0] + 1, tok.end[0]))
     lines = text.splitlines(True)
     for i, line in enumerate(lines, start=1):

@@ -37,6 +37,8 @@ def star_names(module: str) -> tuple[str, ...] | None:
 def _installed(origin: str | None) -> bool:
     if origin in (None, "built-in", "frozen"):
         return origin is not None
-    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots = {
+        sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")
+    }
     path = Path(origin).resolve()
     return any(path.is_relative_to(Path(root).resolve()) for root in roots)

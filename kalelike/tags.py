@@ -107,7 +107,11 @@ def split(nb: Notebook) -> Layout:
     if not layout.steps:
         layout.findings.append(
             Finding(
-                None, None, None, "error", "no-steps",
+                None,
+                None,
+                None,
+                "error",
+                "no-steps",
                 "the notebook has no code to convert outside `imports`, `functions`, "
                 "parameter and metric cells; tag the cells that compute "
                 "`step:NAME`",
@@ -124,7 +128,11 @@ def _resumed(
     other = f"step {between.name!r}" if between is not None else "another step"
     findings.append(
         Finding(
-            cell.index, None, None, "error", "step-resumed",
+            cell.index,
+            None,
+            None,
+            "error",
+            "step-resumed",
             f"step {step.name!r} (cell {step.cells[0].index + 1}) is tagged again "
             f"here, after {other}; a step's cells must be contiguous: name this one "
             f"`step:{step.name}_2`, or move the cell",
@@ -141,7 +149,11 @@ def _check_prev_order(layout: Layout) -> None:
             if order.get(prev, -1) > i:
                 layout.findings.append(
                     Finding(
-                        cell, None, None, "error", "prev-later",
+                        cell,
+                        None,
+                        None,
+                        "error",
+                        "prev-later",
                         f"`prev:{prev}` names a step that comes later in the "
                         f"notebook, so step {step.name!r} would run after it, out of "
                         "notebook order; remove the tag, or move the cells",
@@ -167,7 +179,11 @@ def _stray_settings(
     for tag in settings:
         findings.append(
             Finding(
-                cell.index, None, None, "error", "setting-outside-step",
+                cell.index,
+                None,
+                None,
+                "error",
+                "setting-outside-step",
                 f"tag {tag!r} is on a{'n' if role[0] in 'aeiou' else ''} {role} cell, "
                 "which belongs to no step; put it on a cell of the step it is for, "
                 "or in the notebook metadata's kubeflow_notebook.steps_defaults",
@@ -241,7 +257,11 @@ def _read_tags(
         else:
             findings.append(
                 Finding(
-                    cell.index, None, None, "warning", "unknown-tag",
+                    cell.index,
+                    None,
+                    None,
+                    "warning",
+                    "unknown-tag",
                     f"unknown tag {tag!r} is ignored; step tags are `step:NAME`, "
                     "`prev:NAME`, `imports`, `functions`, `pipeline-parameters`, "
                     "`pipeline-metrics` and `skip`",
@@ -255,7 +275,11 @@ def _checked_name(cell: Cell, raw: str, findings: list[Finding]) -> str | None:
     if not name:
         findings.append(
             Finding(
-                cell.index, None, None, "error", "bad-step-name",
+                cell.index,
+                None,
+                None,
+                "error",
+                "bad-step-name",
                 f"step name {raw!r} has no letters or digits; "
                 "use a name like `step:load_data`",
             )

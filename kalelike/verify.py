@@ -30,7 +30,9 @@ class Row:
     diff: str = ""
 
 
-def verify(conversion: Conversion, path: Path, echo: Callable[[str], None]) -> list[Row]:
+def verify(
+    conversion: Conversion, path: Path, echo: Callable[[str], None]
+) -> list[Row]:
     """Run notebook and pipeline side by side; one row a compared value or file."""
     with tempfile.TemporaryDirectory(prefix="nb2pipe-verify-") as folder:
         notebook_dir, pipeline_dir = Path(folder, "notebook"), Path(folder, "pipeline")
@@ -58,7 +60,9 @@ def _run_notebook(conversion: Conversion, path: Path) -> None:
     for index in sorted(last_cell, reverse=True):
         step = last_cell[index]
         folder = str(path.parent / SAVED / step.name)
-        nb.cells.insert(index + 1, nbformat.v4.new_code_cell(_saver(sorted(step.outputs), folder)))
+        nb.cells.insert(
+            index + 1, nbformat.v4.new_code_cell(_saver(sorted(step.outputs), folder))
+        )
     client = nbclient.NotebookClient(
         nb, timeout=600, resources={"metadata": {"path": str(path.parent)}}
     )
@@ -125,7 +129,9 @@ def load(path: Path) -> object:
     if head.startswith((b"ARROW1", b"PAR1")):
         import pandas
 
-        reader = pandas.read_feather if head.startswith(b"ARROW1") else pandas.read_parquet
+        reader = (
+            pandas.read_feather if head.startswith(b"ARROW1") else pandas.read_parquet
+        )
         return reader(path)
     with open(path, "rb") as f:
         return _Unpickler(f).load()
@@ -156,7 +162,7 @@ def same(a: object, b: object) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
         return True  # both NaN
     try:

@@ -15,11 +15,19 @@ def make_notebook(path: Path, cells: list[tuple[str, list[str]]], **metadata) ->
     """Write a notebook of code cells, each given as (source, tags)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata.update(
-        {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
+        {
+            "kernelspec": {
+                "name": "python3",
+                "language": "python",
+                "display_name": "Python 3",
+            }
+        }
     )
     nb.metadata.update(metadata)
     for i, (source, tags) in enumerate(cells):
-        cell = nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {})
+        cell = nbformat.v4.new_code_cell(
+            source, metadata={"tags": tags} if tags else {}
+        )
         cell.id = f"cell-{i}"
         nb.cells.append(cell)
     nbformat.write(nb, path)
@@ -28,7 +36,9 @@ def make_notebook(path: Path, cells: list[tuple[str, list[str]]], **metadata) ->
 
 @pytest.fixture
 def notebook(tmp_path: Path):
-    def build(cells: list[tuple[str, list[str]]], name: str = "nb.ipynb", **metadata) -> Path:
+    def build(
+        cells: list[tuple[str, list[str]]], name: str = "nb.ipynb", **metadata
+    ) -> Path:
         return make_notebook(tmp_path / name, cells, **metadata)
 
     return build

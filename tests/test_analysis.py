@@ -8,9 +8,7 @@ from kalelike import analyze
 def flow(notebook, *cells):
     """Analyse cells given as (tags, source); return {step: (inputs, outputs)}."""
     pipeline = analyze(notebook([(source, tags) for tags, source in cells]))
-    steps = {
-        s.name: (sorted(s.inputs), sorted(s.outputs)) for s in pipeline.steps
-    }
+    steps = {s.name: (sorted(s.inputs), sorted(s.outputs)) for s in pipeline.steps}
     return steps, pipeline
 
 
@@ -86,7 +84,10 @@ def test_function_reads_its_globals_when_called(notebook):
 def test_function_globals_are_followed_transitively(notebook):
     steps, _ = flow(
         notebook,
-        (["functions"], "def inner():\n    return K\n\ndef outer():\n    return inner()"),
+        (
+            ["functions"],
+            "def inner():\n    return K\n\ndef outer():\n    return inner()",
+        ),
         (["step:a"], "K = 1"),
         (["step:b"], "v = outer()"),
     )
@@ -140,8 +141,11 @@ def test_global_statement_rebinds_a_module_name(notebook):
 def test_comprehension_variables_do_not_leak_but_walrus_does(notebook):
     steps, pipeline = flow(
         notebook,
-        (["step:a"], "data = [1, 5]\nx = 'outer'\nsq = [x * x for x in data]\n"
-                     "flags = [(big := v) > 3 for v in data]"),
+        (
+            ["step:a"],
+            "data = [1, 5]\nx = 'outer'\nsq = [x * x for x in data]\n"
+            "flags = [(big := v) > 3 for v in data]",
+        ),
         (["step:b"], "print(x, sq, flags, big)"),
     )
     assert steps["b"][0] == ["big", "flags", "sq", "x"]
@@ -160,11 +164,16 @@ def test_comprehension_variable_read_later_is_undefined(notebook):
 def test_loop_variables_and_unpacking_bind(notebook):
     steps, pipeline = flow(
         notebook,
-        (["step:a"], "for i, (n, w) in enumerate([('a', 1)]):\n    pass\n"
-                     "head, *mid, tail = range(5)\n(p, q), r = (1, 2), 3"),
+        (
+            ["step:a"],
+            "for i, (n, w) in enumerate([('a', 1)]):\n    pass\n"
+            "head, *mid, tail = range(5)\n(p, q), r = (1, 2), 3",
+        ),
         (["step:b"], "print(i, n, w, head, mid, tail, p, q, r)"),
     )
-    assert steps["b"][0] == sorted("i n w head mid tail p q r".split())
+    assert steps["b"][0] == sorted(
+        ["i", "n", "w", "head", "mid", "tail", "p", "q", "r"]
+    )
     assert errors(pipeline) == []
 
 
@@ -240,8 +249,11 @@ def test_names_in_strings_and_fstrings(notebook):
 def test_with_and_except_bindings(notebook):
     steps, pipeline = flow(
         notebook,
-        (["step:a"], "with open(__file__ if False else 'x', 'w') as fh:\n    n = 1\n"
-                     "try:\n    1 / 0\nexcept ZeroDivisionError as err:\n    m = 2"),
+        (
+            ["step:a"],
+            "with open(__file__ if False else 'x', 'w') as fh:\n    n = 1\n"
+            "try:\n    1 / 0\nexcept ZeroDivisionError as err:\n    m = 2",
+        ),
         (["step:b"], "print(n, m)"),
     )
     assert steps["b"][0] == ["m", "n"]
@@ -339,7 +351,10 @@ def test_file_written_then_read_orders_the_steps_and_warns(notebook):
     _, pipeline = flow(
         notebook,
         (["imports"], "import numpy as np"),
-        (["step:write"], "np.save('a.npy', [1])\nwith open('b.txt', 'w') as f:\n    f.write('x')"),
+        (
+            ["step:write"],
+            "np.save('a.npy', [1])\nwith open('b.txt', 'w') as f:\n    f.write('x')",
+        ),
         (["step:read"], "arr = np.load('a.npy')\ntext = open('b.txt').read()"),
     )
     assert pipeline.step("read").after == {"write"}

@@ -50,7 +50,9 @@ def test_convert_never_imports_kfp(notebook, tmp_path: Path):
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path), str(tmp_path / "out.py")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "[]"
 
@@ -83,7 +85,9 @@ def test_unreadable_input_is_one_line_and_exit_2(tmp_path: Path, content, reason
 
 
 def test_non_python_kernel_is_refused(notebook):
-    path = notebook(SIMPLE, kernelspec={"name": "ir", "language": "R", "display_name": "R"})
+    path = notebook(
+        SIMPLE, kernelspec={"name": "ir", "language": "R", "display_name": "R"}
+    )
     result = invoke("convert", str(path))
     assert result.exit_code == 2
     assert "'R'" in result.stderr
@@ -101,12 +105,28 @@ def test_inspect_json_has_the_documented_shape(notebook):
     result = invoke("inspect", str(notebook(SIMPLE)), "--format", "json")
     assert result.exit_code == 0
     report = json.loads(result.stdout)
-    assert report["pipeline"]["parameters"] == [{"name": "N", "type": "int", "default": 3}]
+    assert report["pipeline"]["parameters"] == [
+        {"name": "N", "type": "int", "default": 3}
+    ]
     assert report["steps"] == [
-        {"name": "load", "cells": [2], "after": [], "inputs": [], "outputs": ["data"],
-         "parameters": ["N"], "metrics": []},
-        {"name": "total", "cells": [3], "after": ["load"], "inputs": ["data"],
-         "outputs": [], "parameters": [], "metrics": ["total"]},
+        {
+            "name": "load",
+            "cells": [2],
+            "after": [],
+            "inputs": [],
+            "outputs": ["data"],
+            "parameters": ["N"],
+            "metrics": [],
+        },
+        {
+            "name": "total",
+            "cells": [3],
+            "after": ["load"],
+            "inputs": ["data"],
+            "outputs": [],
+            "parameters": [],
+            "metrics": ["total"],
+        },
     ]
     assert report["findings"] == []
 
@@ -120,7 +140,9 @@ def test_inspect_text_and_mermaid(notebook):
 
 
 def test_inspect_reports_findings_with_exit_1(notebook):
-    result = invoke("inspect", str(notebook([("y = x", ["step:a"])])), "--format", "json")
+    result = invoke(
+        "inspect", str(notebook([("y = x", ["step:a"])])), "--format", "json"
+    )
     assert result.exit_code == 1
     [finding] = json.loads(result.stdout)["findings"]
     assert finding["code"] == "undefined-name" and finding["name"] == "x"

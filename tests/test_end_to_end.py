@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES, needs_shared, shared_notebooks
 
 NB2PIPE = [sys.executable, "-m", "kalelike.cli"]
@@ -27,7 +26,7 @@ def same(a, b) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 
@@ -40,7 +39,9 @@ def run_with_nbclient(path: Path, cwd: Path) -> dict:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(cwd)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=120, resources={"metadata": {"path": str(cwd)}}
+    ).execute()
     return json.loads((cwd / "result.json").read_text())
 
 
@@ -57,8 +58,10 @@ def test_sample_runs_like_the_notebook(path: Path, tmp_path: Path):
     assert converted.returncode == 0, converted.stderr
     script = pipeline_dir / f"{path.stem}_pipeline.py"
     compiled = subprocess.run(
-        [sys.executable, script.name, "--output", "p.yaml"], cwd=pipeline_dir,
-        capture_output=True, text=True,
+        [sys.executable, script.name, "--output", "p.yaml"],
+        cwd=pipeline_dir,
+        capture_output=True,
+        text=True,
     )
     assert compiled.returncode == 0, compiled.stderr
     assert "deploymentSpec" in (pipeline_dir / "p.yaml").read_text()
@@ -84,7 +87,8 @@ def expectation(path: Path) -> dict:
 @needs_shared
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "path", [p for p in HARD_CASES if expectation(p).get("valid_pipeline")],
+    "path",
+    [p for p in HARD_CASES if expectation(p).get("valid_pipeline")],
     ids=lambda p: p.stem,
 )
 def test_valid_hard_case_reproduces_its_result(path: Path, tmp_path: Path):
@@ -103,7 +107,8 @@ def test_valid_hard_case_reproduces_its_result(path: Path, tmp_path: Path):
 
 @needs_shared
 @pytest.mark.parametrize(
-    "path", [p for p in HARD_CASES if not expectation(p).get("valid_pipeline")],
+    "path",
+    [p for p in HARD_CASES if not expectation(p).get("valid_pipeline")],
     ids=lambda p: p.stem,
 )
 def test_invalid_hard_case_is_refused_or_resolved(path: Path, tmp_path: Path):

@@ -105,6 +105,19 @@ def test_every_generated_script_passes_ruff_with_default_settings(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.skipif(RUFF is None, reason="ruff is not installed")
+def test_the_project_source_passes_its_own_ruff_settings():
+    root = Path(__file__).resolve().parents[1]
+    for command in (["check"], ["format", "--check"]):
+        done = subprocess.run(
+            [RUFF, *command, "--no-cache", "."],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def edit(path: Path, target: Path, cell: int, old: str, new: str) -> Path:
     """A copy of the notebook with one line of one cell changed."""
     nb = json.loads(path.read_text())

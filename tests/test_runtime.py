@@ -13,7 +13,10 @@ pytestmark = pytest.mark.slow
 def run(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kalelike.cli", "run", path.name],
-        cwd=path.parent, capture_output=True, text=True, timeout=300,
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -28,10 +31,16 @@ def test_notebook_classes_keep_their_identity_across_steps(notebook):
     path = notebook(
         [
             ("import json", ["imports"]),
-            ("class Box:\n    def __init__(self):\n        self.items = []", ["functions"]),
+            (
+                "class Box:\n    def __init__(self):\n        self.items = []",
+                ["functions"],
+            ),
             ("box = Box()\nbox.items.append(1)", ["step:make"]),
-            ("result = {'isinstance': isinstance(box, Box), 'items': box.items}\n" + WRITE,
-             ["step:check"]),
+            (
+                "result = {'isinstance': isinstance(box, Box), 'items': box.items}\n"
+                + WRITE,
+                ["step:check"],
+            ),
         ]
     )
     ran = run(path)
@@ -43,13 +52,22 @@ def test_global_statements_await_and_name_guard_behave_as_at_top_level(notebook)
     path = notebook(
         [
             ("import asyncio", ["imports"]),
-            ("counter = 0\n\ndef bump():\n    global counter\n    counter += 1\n\n"
-             "bump()\nbump()", ["step:count"]),
-            ("async def twice(x):\n    await asyncio.sleep(0)\n    return 2 * x\n\n"
-             "doubled = await twice(counter)\n"
-             "guarded = __name__ == '__main__'", ["step:use"]),
-            ("result = {'counter': counter, 'doubled': doubled, 'guarded': guarded}\n" + WRITE,
-             ["step:report"]),
+            (
+                "counter = 0\n\ndef bump():\n    global counter\n    counter += 1\n\n"
+                "bump()\nbump()",
+                ["step:count"],
+            ),
+            (
+                "async def twice(x):\n    await asyncio.sleep(0)\n    return 2 * x\n\n"
+                "doubled = await twice(counter)\n"
+                "guarded = __name__ == '__main__'",
+                ["step:use"],
+            ),
+            (
+                "result = {'counter': counter, 'doubled': doubled,"
+                " 'guarded': guarded}\n" + WRITE,
+                ["step:report"],
+            ),
         ]
     )
     ran = run(path)
@@ -89,8 +107,11 @@ def test_environment_set_in_one_step_reaches_a_later_one(notebook):
             ("import json\nimport os", ["imports"]),
             ("%env MODE=fast\nos.environ['LEVEL'] = '3'", ["step:configure"]),
             ("x = 1", ["step:middle"]),
-            ("result = {'mode': os.environ.get('MODE'), 'level': os.getenv('LEVEL')}\n"
-             + WRITE, ["step:report"]),
+            (
+                "result = {'mode': os.environ.get('MODE'),"
+                " 'level': os.getenv('LEVEL')}\n" + WRITE,
+                ["step:report"],
+            ),
         ]
     )
     ran = run(path)

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES, needs_shared, shared_notebooks
+
 from kalelike.verify import same
 
 NB2PIPE = [sys.executable, "-m", "kalelike.cli"]
@@ -26,14 +26,14 @@ def valid_cases() -> list[Path]:
     return [
         path
         for path in shared_notebooks()
-        if json.loads(path.with_suffix(".expect.json").read_text()).get("valid_pipeline")
+        if json.loads(path.with_suffix(".expect.json").read_text()).get(
+            "valid_pipeline"
+        )
     ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "path", sorted(SAMPLES.glob("*.ipynb")), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.ipynb")), ids=lambda p: p.stem)
 def test_verify_passes_on_every_sample(path: Path, tmp_path: Path):
     result = verify(path, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
