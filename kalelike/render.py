@@ -139,8 +139,7 @@ def context(pipeline: Pipeline, script: str) -> dict[str, object]:
             "PARAMETERS = ",
         ),
         "parameters": [
-            {"name": p.name, "type": p.type, "default": quote_value(p.default)}
-            for p in pipeline.parameters
+            _parameter(p.name, p.type, p.default) for p in pipeline.parameters
         ],
         "steps": steps,
     }
@@ -357,6 +356,48 @@ def quote_value(value: object) -> str:
     if isinstance(value, (list, dict)):
         return _json_literal(value)
     return repr(value)
+
+
+def _parameter(name: str, kind: str, default: object) -> str:
+    """One argument line of the pipeline function, laid out as `ruff format` would.
+
+    KFP reads a parameter's default from the signature, so a list or dict default
+    has to stay there, marked as meant for the linter."""
+    line = f"{name}: {kind} = "
+    if not isinstance(default, (list, dict)):
+        return line + quote_value(default) + ","
+    literal = _fitted(default, PARAMETER_INDENT, len(line), ",")
+    head, newline, rest = literal.partition("\n")
+    if not newline:
+        return f"{line}{literal},  # noqa: B006"
+    return f"{line}{head}  # noqa: B006\n{rest},"
+
+
+PARAMETER_INDENT = 8  # where the template puts the pipeline function's arguments
+LINE_LENGTH = 88  # ruff's and black's default
+
+
+def _fitted(value: object, indent: int, before: int, after: str) -> str:
+    """`value` as a literal on one line if it fits, else one element per line.
+
+    `before` and `after` count the text sharing the first and last lines."""
+    flat = _json_literal(value)
+    items = value.items() if isinstance(value, dict) else value
+    if indent + before + len(flat) + len(after) <= LINE_LENGTH or not items:
+        return flat
+    inner = indent + 4
+    lines = []
+    for item in items:
+        if isinstance(value, dict):
+            key, item = item
+            prefix = f"{quote(str(key))}: "
+        else:
+            prefix = ""
+        lines.append(
+            " " * inner + prefix + _fitted(item, inner, len(prefix), ",") + ","
+        )
+    opening, closing = "{}" if isinstance(value, dict) else "[]"
+    return opening + "\n" + "\n".join(lines) + "\n" + " " * indent + closing
 
 
 def _json_literal(value: object) -> str:

@@ -491,6 +491,36 @@ def test_settings_with_long_values_stay_formatted(notebook, tmp_path: Path):
     assert ruff_problems(script) == ""
 
 
+def test_list_and_dict_parameter_defaults_stay_formatted_and_compile(
+    notebook, tmp_path: Path
+):
+    parameters = (
+        "short = [1, 2]\n"
+        "empty = {}\n"
+        f"features = {['feature_number_' + str(i) for i in range(8)]!r}\n"
+        "nested = {'model': {'layers': [64, 128, 256, 512, 1024, 2048, 4096, 8192],"
+        f" 'name': 'a long model name: {'x' * 40}'}}, 'seeds': [[1, 2], [3, 4]]}}\n"
+    )
+    path = notebook(
+        [
+            (parameters, ["pipeline-parameters"]),
+            ("n = len(short) + len(empty) + len(features) + len(nested)", ["step:a"]),
+        ]
+    )
+    script = tmp_path / "defaults_pipeline.py"
+    script.write_text(conversion.convert(path).script)
+    assert ruff_problems(script) == ""
+    spec = compile_yaml(script.read_text(), tmp_path)[0]
+    defaults = {
+        name: value["defaultValue"]
+        for name, value in spec["root"]["inputDefinitions"]["parameters"].items()
+    }
+    assert defaults["features"] == [f"feature_number_{i}" for i in range(8)]
+    assert defaults["nested"]["model"]["name"] == "a long model name: " + "x" * 40
+    assert defaults["nested"]["seeds"] == [[1, 2], [3, 4]]
+    assert defaults["empty"] == {}
+
+
 def test_yaml_has_cpu_memory_and_accelerator(compiled):
     resources = executor(compiled[0], "load")["resources"]
     assert resources["resourceCpuRequest"] == resources["resourceCpuLimit"] == "2"
