@@ -117,3 +117,26 @@ def test_environment_set_in_one_step_reaches_a_later_one(notebook):
     ran = run(path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert result(path) == {"mode": "fast", "level": "3"}
+
+
+def test_figures_close_at_the_end_of_each_cell_as_in_jupyter(notebook):
+    """Jupyter's inline backend closes pyplot's figures after every cell, so a
+    cell drawing on the current figure never sees an earlier cell's plot."""
+    pytest.importorskip("matplotlib")
+    from tests.test_end_to_end import run_with_nbclient
+
+    path = notebook(
+        [
+            ("import json\nimport matplotlib.pyplot as plt", ["imports"]),
+            ("plt.plot([1, 2, 3])", ["step:draw"]),
+            ("drawn = len(plt.gca().lines)", []),
+            (
+                "result = {'drawn': drawn, 'later': len(plt.gca().lines)}\n" + WRITE,
+                ["step:report"],
+            ),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == {"drawn": 0, "later": 0}
+    assert run_with_nbclient(path, path.parent) == {"drawn": 0, "later": 0}

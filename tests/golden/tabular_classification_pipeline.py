@@ -92,6 +92,8 @@ def run_step(
                 exec(code, namespace)  # noqa: S102 - running the notebook's cells is the point
         else:
             exec(code, namespace)  # noqa: S102 - running the notebook's cells is the point
+        if "matplotlib.pyplot" in sys.modules:  # as Jupyter's inline backend does
+            sys.modules["matplotlib.pyplot"].close("all")
 
     def save(value, path):
         """Write a value handed on; the format's name goes in the artifact's metadata.
