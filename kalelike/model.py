@@ -36,7 +36,6 @@ class CodeCell:
 class Step:
     name: str
     cells: list[int]
-    prelude: list[CodeCell] = field(default_factory=list)
     code: list[CodeCell] = field(default_factory=list)
     after: set[str] = field(default_factory=set)
     inputs: dict[str, Input] = field(default_factory=dict)
@@ -58,6 +57,7 @@ class Pipeline:
     findings: list[Finding]
     base_image: str = ""
     settings: NotebookSettings = field(default_factory=NotebookSettings)
+    prelude: list[CodeCell] = field(default_factory=list)  # every step runs it first
     magics: list[dict[str, object]] = field(default_factory=list)
 
     def step(self, name: str) -> Step:

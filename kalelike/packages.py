@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kalelike.findings import Finding
-from kalelike.model import Step
+from kalelike.model import CodeCell, Step
 
 if TYPE_CHECKING:
     from importlib.metadata import Distribution
@@ -80,9 +80,11 @@ def _installed() -> list[tuple["Distribution", list[str], str]]:
     return installed
 
 
-def for_step(step: Step, folder: Path, findings: list[Finding]) -> list[str]:
+def for_step(
+    step: Step, prelude: list[CodeCell], folder: Path, findings: list[Finding]
+) -> list[str]:
     """The step's pinned requirements; modules beside the notebook are findings."""
-    sources = [c.source for c in step.prelude + step.code]
+    sources = [c.source for c in prelude + step.code]
     sources += [statement for _, statement in step.reimports.values()]
     modules = set().union(*(imported_modules(s) for s in sources))
     wanted = {_providers(SERIALIZER)[0]}

@@ -38,6 +38,7 @@ RESERVED = frozenset(
         "BASE_IMAGE",
         "PARAMETERS",
         "run_step",
+        "notebook_prelude",
         "build_pipeline",
         "parse_parameters",
         "main",
@@ -112,7 +113,7 @@ def context(pipeline: Pipeline, script: str) -> dict[str, object]:
     functions = _function_names(pipeline)
     types = {p.name: p.type for p in pipeline.parameters}
     arguments = {step.name: _arguments(step, types) for step in pipeline.steps}
-    steps = [_step(step, functions, arguments) for step in pipeline.steps]
+    steps = [_step(step, functions, arguments, pipeline) for step in pipeline.steps]
     from kalelike import render_settings  # deferred: it uses `quote` from here
 
     used = {a for step in pipeline.steps for a in step.after}
@@ -138,6 +139,7 @@ def context(pipeline: Pipeline, script: str) -> dict[str, object]:
             0,
             "PARAMETERS = ",
         ),
+        "prelude": [_cell(c, indent=8) for c in pipeline.prelude],
         "parameters": [
             _parameter(p.name, p.type, p.default) for p in pipeline.parameters
         ],
@@ -179,7 +181,10 @@ Arguments = tuple[list[str], dict[str, str], dict[str, str], str, dict[str, str]
 
 
 def _step(
-    step: Step, functions: dict[str, str], arguments: dict[str, Arguments]
+    step: Step,
+    functions: dict[str, str],
+    arguments: dict[str, Arguments],
+    pipeline: Pipeline,
 ) -> dict[str, object]:
     args, inputs, outputs, metrics, params = arguments[step.name]
     call_args = [f"{params[p]}={p}" for p in sorted(params)]
@@ -197,8 +202,7 @@ def _step(
         "signature": _signature(functions[step.name], args),
         "doc_summary": _doc_summary(step),
         "doc_lines": _doc_lines(step),
-        "prelude": [_cell(c) for c in step.prelude]
-        + [_reimport(cell, statement) for cell, statement in _reimports(step)],
+        "reimports": [_reimport(cell, text) for cell, text in _reimports(step)],
         "code": [_cell(c) for c in step.code],
         "parameters": _dict_literal(
             [(quote(p), params[p]) for p in sorted(params)], 8, "parameters="
@@ -210,9 +214,9 @@ def _step(
             [(quote(n), outputs[n]) for n in sorted(outputs)], 8, "outputs="
         ),
         "metrics": _metrics(metrics, step.metrics),
-        "ipython": any(c.ipython for c in step.prelude + step.code),
+        "ipython": any(c.ipython for c in pipeline.prelude + step.code),
         "skip": _tuple_literal(
-            sorted({s for c in step.prelude + step.code for s in c.skip})
+            sorted({s for c in pipeline.prelude + step.code for s in c.skip})
         ),
         "packages": [quote(p) for p in step.packages],
         "call_args": call_args,
@@ -232,14 +236,15 @@ def _reimport(cell: int, statement: str) -> dict[str, str]:
     return _entry(f"imports from cell {cell + 1}", statement)
 
 
-def _cell(cell: CodeCell) -> dict[str, str]:
-    return _entry(f"cell {cell.cell + 1}", cell.source)
+def _cell(cell: CodeCell, indent: int = 12) -> dict[str, str]:
+    return _entry(f"cell {cell.cell + 1}", cell.source, indent)
 
 
-def _entry(label: str, source: str) -> dict[str, str]:
-    """One `"label": literal,` item of a step's cells, written at indent 12."""
+def _entry(label: str, source: str, indent: int = 12) -> dict[str, str]:
+    """One `"label": literal,` item of a dict of cells, written at `indent`."""
     key = quote(label)
-    return {"label": key, "literal": cell_literal(source, WIDTH - 12 - len(key) - 3)}
+    width = WIDTH - indent - len(key) - 3
+    return {"label": key, "literal": cell_literal(source, width)}
 
 
 def _arguments(step: Step, types: dict[str, str]) -> Arguments:

@@ -44,6 +44,7 @@ def write(path: Path, nb: dict) -> Path:
 
 # The script's own top-level definitions, besides one function per step.
 FUNCTIONS = {"run_step", "build_pipeline", "parse_parameters", "submit", "main"}
+PRELUDE = "notebook_prelude"  # defined when the notebook has imports or functions
 CONSTANTS = {"NOTEBOOK", "BASE_IMAGE", "EXPERIMENT", "HOST", "PARAMETERS"}
 IMPORTS = {"argparse", "json"}
 
@@ -74,8 +75,9 @@ def shape_problems(script: str, steps: int) -> list[str]:
         problems.append(f"missing functions {sorted(missing)}")
     if len(defined) != len(set(defined)):
         problems.append(f"a function is defined twice: {defined}")
-    if len(defined) - len(FUNCTIONS & set(defined)) != steps:
-        problems.append(f"{len(defined) - len(FUNCTIONS)} step functions, not {steps}")
+    step_functions = set(defined) - FUNCTIONS - {PRELUDE}
+    if len(step_functions) != steps:
+        problems.append(f"{len(step_functions)} step functions, not {steps}")
     return problems
 
 
@@ -91,6 +93,8 @@ def _statement_problem(node: ast.stmt) -> str:
     if isinstance(node, ast.FunctionDef):
         if node.decorator_list:
             return f"decorated function {node.name}"
+        if node.name == PRELUDE:
+            return _prelude_problem(node)
         return "" if node.name in FUNCTIONS else _step_problem(node)
     if isinstance(node, ast.If):
         return "" if _is_main_block(node) else "an `if` other than the main block"
@@ -106,6 +110,17 @@ def _constant_problem(node: ast.Assign) -> str:
     except ValueError:
         return f"{target.id} is not a literal"
     return ""
+
+
+def _prelude_problem(node: ast.FunctionDef) -> str:
+    rest = node.body[1:] if _is_docstring(node.body[0]) else node.body
+    if len(rest) != 1 or not isinstance(rest[0], ast.Return):
+        return f"{PRELUDE} does more than return its cells"
+    try:
+        cells = ast.literal_eval(rest[0].value)
+    except ValueError:
+        return f"{PRELUDE} returns an expression"
+    return "" if all(isinstance(c, str) for c in cells.values()) else "not cells"
 
 
 def _step_problem(node: ast.FunctionDef) -> str:
@@ -129,11 +144,16 @@ def _inert(node: ast.expr) -> bool:
         return True
     if isinstance(node, (ast.Tuple, ast.List)):
         return all(_inert(e) for e in node.elts)
-    if isinstance(node, ast.Dict):
-        return all(k is not None and _inert(k) for k in node.keys) and all(
-            _inert(v) for v in node.values
-        )
-    return False
+    if isinstance(node, ast.Dict):  # `**notebook_prelude()` has no key
+        return all(
+            _inert(v) if k is not None else _is_prelude(v)
+            for k, v in zip(node.keys, node.values, strict=True)
+        ) and all(k is None or _inert(k) for k in node.keys)
+    return _is_prelude(node)
+
+
+def _is_prelude(node: ast.expr) -> bool:
+    return ast.dump(node) == ast.dump(ast.parse(f"{PRELUDE}()", mode="eval").body)
 
 
 def _is_docstring(node: ast.stmt) -> bool:
@@ -157,7 +177,7 @@ def step_sources(script: str) -> dict[str, list[str]]:
     """Each step function's cell texts, as the script hands them to run_step."""
     found = {}
     for node in ast.parse(script).body:
-        if isinstance(node, ast.FunctionDef) and node.name not in FUNCTIONS:
+        if isinstance(node, ast.FunctionDef) and node.name not in FUNCTIONS | {PRELUDE}:
             call = node.body[-1].value  # type: ignore[attr-defined]
             cells = next(k.value for k in call.keywords if k.arg == "cells")
             texts = [ast.literal_eval(v) for v in cells.values]

@@ -244,6 +244,22 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+import numpy as np
+import pandas as pd
+""",
+        "cell 3": r'''
+class Box:
+    """Tiny mutable holder; defined here so every step can unpickle it."""
+    pass
+''',
+    }
+
+
 def load(
     box_out: Output[Artifact],
     frame_out: Output[Artifact],
@@ -256,18 +272,7 @@ def load(
     """
     run_step(
         "01_inplace_mutation.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import numpy as np
-import pandas as pd
-""",
-            "cell 3": r'''
-class Box:
-    """Tiny mutable holder; defined here so every step can unpickle it."""
-    pass
-''',
-        },
+        prelude=notebook_prelude(),
         cells={
             "cell 4": r"""
 frame = pd.DataFrame({"a": [1.0, np.nan, 3.0, 4.0, np.nan], "b": list("vwxyz")})
@@ -303,18 +308,7 @@ def clean(
     """
     run_step(
         "01_inplace_mutation.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import numpy as np
-import pandas as pd
-""",
-            "cell 3": r'''
-class Box:
-    """Tiny mutable holder; defined here so every step can unpickle it."""
-    pass
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={"box": box, "frame": frame, "log": log, "settings": settings},
         cells={
             "cell 5": r"""
@@ -346,18 +340,7 @@ def report(
     """
     run_step(
         "01_inplace_mutation.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import numpy as np
-import pandas as pd
-""",
-            "cell 3": r'''
-class Box:
-    """Tiny mutable holder; defined here so every step can unpickle it."""
-    pass
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={"box": box, "frame": frame, "log": log, "settings": settings},
         cells={
             "cell 6": r"""
@@ -385,7 +368,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     load_op = component(

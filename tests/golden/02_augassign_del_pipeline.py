@@ -244,6 +244,15 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+""",
+    }
+
+
 def start(
     scratch_out: Output[Artifact],
     total_out: Output[Artifact],
@@ -255,11 +264,7 @@ def start(
     """
     run_step(
         "02_augassign_del.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         cells={
             "cell 3": r"""
 total = 0
@@ -287,11 +292,7 @@ def accumulate(
     """
     run_step(
         "02_augassign_del.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"scratch": scratch, "total": total, "values": values},
         cells={
             "cell 4": r"""
@@ -312,11 +313,7 @@ def finish(total: Input[Artifact], values: Input[Artifact]):
     """
     run_step(
         "02_augassign_del.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"total": total, "values": values},
         cells={
             "cell 5": r"""
@@ -337,7 +334,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     start_op = component(

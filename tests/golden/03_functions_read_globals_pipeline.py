@@ -244,23 +244,14 @@ def run_step(
         sys.modules["__main__"] = main
 
 
-def setup(
-    OFFSET_out: Output[Artifact],
-    PREFIX_out: Output[Artifact],
-    raw_out: Output[Artifact],
-):
-    """Step setup: notebook cell 5.
-
-    Hands on OFFSET, PREFIX, raw.
-    """
-    run_step(
-        "03_functions_read_globals.ipynb",
-        prelude={
-            "cell 2": r"""
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
 import json
 import math
 """,
-            "cell 3": r"""
+        "cell 3": r"""
 def scaled(x):
     return x * SCALE + OFFSET
 
@@ -277,7 +268,21 @@ class Accumulator:
 def describe(values):
     return f"{PREFIX}: n={len(values)} max={max(values):.2f}"
 """,
-        },
+    }
+
+
+def setup(
+    OFFSET_out: Output[Artifact],
+    PREFIX_out: Output[Artifact],
+    raw_out: Output[Artifact],
+):
+    """Step setup: notebook cell 5.
+
+    Hands on OFFSET, PREFIX, raw.
+    """
+    run_step(
+        "03_functions_read_globals.ipynb",
+        prelude=notebook_prelude(),
         cells={
             "cell 5": r"""
 OFFSET = 1.0
@@ -305,29 +310,7 @@ def transform(
     """
     run_step(
         "03_functions_read_globals.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import math
-""",
-            "cell 3": r"""
-def scaled(x):
-    return x * SCALE + OFFSET
-
-
-class Accumulator:
-    def __init__(self):
-        self.items = []
-
-    def push(self, x):
-        self.items.append(round(x, 3))
-        return len(self.items) <= LIMIT
-
-
-def describe(values):
-    return f"{PREFIX}: n={len(values)} max={max(values):.2f}"
-""",
-        },
+        prelude=notebook_prelude(),
         parameters={"LIMIT": LIMIT, "SCALE": SCALE},
         inputs={"OFFSET": OFFSET, "raw": raw},
         cells={
@@ -347,29 +330,7 @@ def summarize(PREFIX: Input[Artifact], acc: Input[Artifact], accepted: Input[Art
     """
     run_step(
         "03_functions_read_globals.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import math
-""",
-            "cell 3": r"""
-def scaled(x):
-    return x * SCALE + OFFSET
-
-
-class Accumulator:
-    def __init__(self):
-        self.items = []
-
-    def push(self, x):
-        self.items.append(round(x, 3))
-        return len(self.items) <= LIMIT
-
-
-def describe(values):
-    return f"{PREFIX}: n={len(values)} max={max(values):.2f}"
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"PREFIX": PREFIX, "acc": acc, "accepted": accepted},
         cells={
             "cell 7": r"""
@@ -392,7 +353,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     setup_op = component(

@@ -244,6 +244,15 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+""",
+    }
+
+
 def make(
     big_out: Output[Artifact],
     evens_out: Output[Artifact],
@@ -258,11 +267,7 @@ def make(
     """
     run_step(
         "05_comprehension_walrus_scope.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         cells={
             "cell 3": r"""
 data = [4, 7, 1, 9, 3]
@@ -298,11 +303,7 @@ def use(
     """
     run_step(
         "05_comprehension_walrus_scope.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={
             "big": big,
             "evens": evens,
@@ -331,7 +332,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     make_op = component(

@@ -244,6 +244,15 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+""",
+    }
+
+
 def loop(
     head_out: Output[Artifact],
     idx_out: Output[Artifact],
@@ -266,11 +275,7 @@ def loop(
     """
     run_step(
         "06_loop_leak_unpacking.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         cells={
             "cell 3": r"""
 pairs = [("a", 1), ("b", 2), ("c", 3)]
@@ -326,11 +331,7 @@ def use(
     """
     run_step(
         "06_loop_leak_unpacking.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={
             "head": head,
             "idx": idx,
@@ -367,7 +368,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     loop_op = component(

@@ -244,6 +244,16 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+import os
+""",
+    }
+
+
 def shell(
     echo_out_out: Output[Artifact],
     listing_out: Output[Artifact],
@@ -256,12 +266,7 @@ def shell(
     """
     run_step(
         "10_magics_shell.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import os
-""",
-        },
+        prelude=notebook_prelude(),
         cells={
             "cell 3": r"""
 %env DEMO_FLAG=on
@@ -294,12 +299,7 @@ def cellmagic(
     """
     run_step(
         "10_magics_shell.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import os
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"echo_out": echo_out, "squares": squares},
         cells={
             "cell 4": r"""
@@ -325,12 +325,7 @@ def finish(
     """
     run_step(
         "10_magics_shell.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import os
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={
             "listing": listing,
             "os.environ": os_environ,
@@ -360,7 +355,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     shell_op = component(

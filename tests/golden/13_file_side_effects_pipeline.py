@@ -244,18 +244,23 @@ def run_step(
         sys.modules["__main__"] = main
 
 
-def write():
-    """Step write: notebook cell 3."""
-    run_step(
-        "13_file_side_effects.ipynb",
-        prelude={
-            "cell 2": r"""
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
 import json
 import os
 import numpy as np
 import pandas as pd
 """,
-        },
+    }
+
+
+def write():
+    """Step write: notebook cell 3."""
+    run_step(
+        "13_file_side_effects.ipynb",
+        prelude=notebook_prelude(),
         cells={
             "cell 3": r"""
 table = pd.DataFrame({"k": np.arange(6), "v": np.linspace(0, 1, 6)})
@@ -277,14 +282,7 @@ def read(
     """
     run_step(
         "13_file_side_effects.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import os
-import numpy as np
-import pandas as pd
-""",
-        },
+        prelude=notebook_prelude(),
         cells={
             "cell 4": r"""
 loaded = pd.read_csv("side_table.csv")
@@ -303,14 +301,7 @@ def final(arr: Input[Artifact], loaded: Input[Artifact], total_v: Input[Artifact
     """
     run_step(
         "13_file_side_effects.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import os
-import numpy as np
-import pandas as pd
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"arr": arr, "loaded": loaded, "total_v": total_v},
         cells={
             "cell 5": r"""
@@ -333,7 +324,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     write_op = component(

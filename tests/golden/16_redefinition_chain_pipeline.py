@@ -244,6 +244,15 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+""",
+    }
+
+
 def first(data_out: Output[Artifact], unit_out: Output[Artifact]):
     """Step first: notebook cell 3.
 
@@ -251,11 +260,7 @@ def first(data_out: Output[Artifact], unit_out: Output[Artifact]):
     """
     run_step(
         "16_redefinition_chain.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         cells={
             "cell 3": r"""
 data = [1, 2, 3]
@@ -279,11 +284,7 @@ def second(
     """
     run_step(
         "16_redefinition_chain.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"data": data, "unit": unit},
         cells={
             "cell 4": r"""
@@ -303,11 +304,7 @@ def third(data: Input[Artifact], data_out: Output[Artifact]):
     """
     run_step(
         "16_redefinition_chain.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"data": data},
         cells={
             "cell 5": r"""
@@ -325,11 +322,7 @@ def final(data: Input[Artifact], unit: Input[Artifact]):
     """
     run_step(
         "16_redefinition_chain.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"data": data, "unit": unit},
         cells={
             "cell 6": r"""
@@ -350,7 +343,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     first_op = component(

@@ -244,6 +244,15 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+""",
+    }
+
+
 def base(base_out: Output[Artifact]):
     """Step base: notebook cell 3.
 
@@ -251,11 +260,7 @@ def base(base_out: Output[Artifact]):
     """
     run_step(
         "17_ambiguous_parallel_writers.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         cells={
             "cell 3": r"""
 base = [2, 4, 6]
@@ -273,11 +278,7 @@ def branch_a(base: Input[Artifact], only_a_out: Output[Artifact]):
     """
     run_step(
         "17_ambiguous_parallel_writers.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"base": base},
         cells={
             "cell 4": r"""
@@ -301,11 +302,7 @@ def branch_b(
     """
     run_step(
         "17_ambiguous_parallel_writers.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"base": base},
         cells={
             "cell 5": r"""
@@ -324,11 +321,7 @@ def join(only_a: Input[Artifact], only_b: Input[Artifact], score: Input[Artifact
     """
     run_step(
         "17_ambiguous_parallel_writers.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"only_a": only_a, "only_b": only_b, "score": score},
         cells={
             "cell 6": r"""
@@ -349,7 +342,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     base_op = component(

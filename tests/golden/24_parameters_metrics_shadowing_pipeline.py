@@ -249,6 +249,19 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+""",
+        "cell 4": r"""
+def decay(lr, factor=0.5):
+    return lr * factor
+""",
+    }
+
+
 def train(
     EPOCHS: int,
     LEARNING_RATE: float,
@@ -267,15 +280,7 @@ def train(
     """
     run_step(
         "24_parameters_metrics_shadowing.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-            "cell 4": r"""
-def decay(lr, factor=0.5):
-    return lr * factor
-""",
-        },
+        prelude=notebook_prelude(),
         parameters={
             "EPOCHS": EPOCHS,
             "LEARNING_RATE": LEARNING_RATE,
@@ -318,15 +323,7 @@ def evaluate(
     """
     run_step(
         "24_parameters_metrics_shadowing.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-            "cell 4": r"""
-def decay(lr, factor=0.5):
-    return lr * factor
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"LEARNING_RATE": LEARNING_RATE, "w": w},
         cells={
             "cell 6": r"""
@@ -353,15 +350,7 @@ def final(
     """
     run_step(
         "24_parameters_metrics_shadowing.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-""",
-            "cell 4": r"""
-def decay(lr, factor=0.5):
-    return lr * factor
-""",
-        },
+        prelude=notebook_prelude(),
         parameters={"TAG": TAG},
         inputs={
             "final_lr": final_lr,
@@ -388,7 +377,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     train_op = component(

@@ -244,6 +244,21 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+""",
+    }
+
+
 def data(
     SEED: int,
     X_test_out: Output[Artifact],
@@ -258,17 +273,7 @@ def data(
     """
     run_step(
         "25_sklearn_fit_in_place.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import numpy as np
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-""",
-        },
+        prelude=notebook_prelude(),
         parameters={"SEED": SEED},
         cells={
             "cell 4": r"""
@@ -293,17 +298,7 @@ def build(C_VALUE: float, model_out: Output[Artifact]):
     """
     run_step(
         "25_sklearn_fit_in_place.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import numpy as np
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-""",
-        },
+        prelude=notebook_prelude(),
         parameters={"C_VALUE": C_VALUE},
         cells={
             "cell 5": r"""
@@ -327,17 +322,7 @@ def fit(
     """
     run_step(
         "25_sklearn_fit_in_place.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import numpy as np
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"X_train": X_train, "model": model, "y_train": y_train},
         cells={
             "cell 6": r"""
@@ -364,17 +349,7 @@ def evaluate(
     """
     run_step(
         "25_sklearn_fit_in_place.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import numpy as np
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"X_test": X_test, "model": model, "y_test": y_test},
         cells={
             "cell 7": r"""
@@ -398,17 +373,7 @@ def final(
     """
     run_step(
         "25_sklearn_fit_in_place.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import numpy as np
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-""",
-        },
+        prelude=notebook_prelude(),
         inputs={"accuracy": accuracy, "coef_norm": coef_norm, "y_test": y_test},
         cells={
             "cell 8": r"""
@@ -429,7 +394,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     data_op = component(

@@ -251,6 +251,33 @@ def run_step(
         sys.modules["__main__"] = main
 
 
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
+import json
+
+import numpy as np
+from sklearn.datasets import make_moons
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import PolynomialFeatures
+""",
+        "cell 4": r'''
+def accuracy_of(model, features, labels):
+    """Test accuracy of a fitted classifier as a plain float."""
+    return float(accuracy_score(labels, model.predict(features)))
+
+def write_result(summary, path="result.json"):
+    """Save the run summary as stable, sorted JSON."""
+    with open(path, "w") as handle:
+        json.dump(summary, handle, indent=1, sort_keys=True)
+''',
+    }
+
+
 def load_data(
     NOISE: float,
     N_SAMPLES: int,
@@ -265,29 +292,7 @@ def load_data(
     """
     run_step(
         "kale_example.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-from sklearn.datasets import make_moons
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import PolynomialFeatures
-""",
-            "cell 4": r'''
-def accuracy_of(model, features, labels):
-    """Test accuracy of a fitted classifier as a plain float."""
-    return float(accuracy_score(labels, model.predict(features)))
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         parameters={"NOISE": NOISE, "N_SAMPLES": N_SAMPLES, "SEED": SEED},
         cells={
             "cell 6": r"""
@@ -317,29 +322,7 @@ def split_data(
     """
     run_step(
         "kale_example.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-from sklearn.datasets import make_moons
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import PolynomialFeatures
-""",
-            "cell 4": r'''
-def accuracy_of(model, features, labels):
-    """Test accuracy of a fitted classifier as a plain float."""
-    return float(accuracy_score(labels, model.predict(features)))
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         parameters={"SEED": SEED, "TEST_SIZE": TEST_SIZE},
         inputs={"X": X, "y": y},
         cells={
@@ -373,29 +356,7 @@ def baseline(
     """
     run_step(
         "kale_example.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-from sklearn.datasets import make_moons
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import PolynomialFeatures
-""",
-            "cell 4": r'''
-def accuracy_of(model, features, labels):
-    """Test accuracy of a fitted classifier as a plain float."""
-    return float(accuracy_score(labels, model.predict(features)))
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={
             "X_test": X_test,
             "X_train": X_train,
@@ -432,29 +393,7 @@ def train_model(
     """
     run_step(
         "kale_example.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-from sklearn.datasets import make_moons
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import PolynomialFeatures
-""",
-            "cell 4": r'''
-def accuracy_of(model, features, labels):
-    """Test accuracy of a fitted classifier as a plain float."""
-    return float(accuracy_score(labels, model.predict(features)))
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         parameters={"C_VALUE": C_VALUE, "POLY_DEGREE": POLY_DEGREE},
         inputs={"X_train": X_train, "y_train": y_train},
         cells={
@@ -492,29 +431,7 @@ def evaluate(
     """
     run_step(
         "kale_example.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-from sklearn.datasets import make_moons
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import PolynomialFeatures
-""",
-            "cell 4": r'''
-def accuracy_of(model, features, labels):
-    """Test accuracy of a fitted classifier as a plain float."""
-    return float(accuracy_score(labels, model.predict(features)))
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={
             "X_test": X_test,
             "baseline_accuracy": baseline_accuracy,
@@ -554,7 +471,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     load_data_op = component(

@@ -250,22 +250,10 @@ def run_step(
         sys.modules["__main__"] = main
 
 
-def generate_data(
-    N_ROWS: int,
-    SEED: int,
-    TARGET: str,
-    df_out: Output[Artifact],
-    n_raw_rows_out: Output[Artifact],
-):
-    """Step generate_data: notebook cell 7.
-
-    Parameters: N_ROWS, SEED, TARGET.
-    Hands on df, n_raw_rows.
-    """
-    run_step(
-        "regression_features.ipynb",
-        prelude={
-            "cell 2": r"""
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
 import json
 
 import numpy as np
@@ -276,7 +264,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 """,
-            "cell 5": r'''
+        "cell 5": r'''
 def split_xy(frame):
     """Split a frame into a sorted feature matrix and the target column named by the TARGET parameter."""
     features = frame.drop(columns=[TARGET])
@@ -293,7 +281,24 @@ def write_result(summary, path="result.json"):
     with open(path, "w") as handle:
         json.dump(summary, handle, indent=1, sort_keys=True)
 ''',
-        },
+    }
+
+
+def generate_data(
+    N_ROWS: int,
+    SEED: int,
+    TARGET: str,
+    df_out: Output[Artifact],
+    n_raw_rows_out: Output[Artifact],
+):
+    """Step generate_data: notebook cell 7.
+
+    Parameters: N_ROWS, SEED, TARGET.
+    Hands on df, n_raw_rows.
+    """
+    run_step(
+        "regression_features.ipynb",
+        prelude=notebook_prelude(),
         parameters={"N_ROWS": N_ROWS, "SEED": SEED, "TARGET": TARGET},
         cells={
             "cell 7": r"""
@@ -340,36 +345,7 @@ def clean(
     """
     run_step(
         "regression_features.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.linear_model import Ridge
-from sklearn.metrics import mean_absolute_error, r2_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-""",
-            "cell 5": r'''
-def split_xy(frame):
-    """Split a frame into a sorted feature matrix and the target column named by the TARGET parameter."""
-    features = frame.drop(columns=[TARGET])
-    return features[sorted(features.columns)], frame[TARGET]
-
-
-def rmse(y_true, y_pred):
-    """Root mean squared error as a plain float."""
-    diff = np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)
-    return float(np.sqrt(np.mean(diff ** 2)))
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         parameters={"TARGET": TARGET},
         inputs={"df": df, "n_raw_rows": n_raw_rows},
         cells={
@@ -400,36 +376,7 @@ def engineer(
     """
     run_step(
         "regression_features.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.linear_model import Ridge
-from sklearn.metrics import mean_absolute_error, r2_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-""",
-            "cell 5": r'''
-def split_xy(frame):
-    """Split a frame into a sorted feature matrix and the target column named by the TARGET parameter."""
-    features = frame.drop(columns=[TARGET])
-    return features[sorted(features.columns)], frame[TARGET]
-
-
-def rmse(y_true, y_pred):
-    """Root mean squared error as a plain float."""
-    diff = np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)
-    return float(np.sqrt(np.mean(diff ** 2)))
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         parameters={"TARGET": TARGET},
         inputs={"df": df},
         cells={
@@ -468,36 +415,7 @@ def train(
     """
     run_step(
         "regression_features.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.linear_model import Ridge
-from sklearn.metrics import mean_absolute_error, r2_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-""",
-            "cell 5": r'''
-def split_xy(frame):
-    """Split a frame into a sorted feature matrix and the target column named by the TARGET parameter."""
-    features = frame.drop(columns=[TARGET])
-    return features[sorted(features.columns)], frame[TARGET]
-
-
-def rmse(y_true, y_pred):
-    """Root mean squared error as a plain float."""
-    diff = np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)
-    return float(np.sqrt(np.mean(diff ** 2)))
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         parameters={
             "ALPHA": ALPHA,
             "SEED": SEED,
@@ -545,36 +463,7 @@ def evaluate(
     """
     run_step(
         "regression_features.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.linear_model import Ridge
-from sklearn.metrics import mean_absolute_error, r2_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-""",
-            "cell 5": r'''
-def split_xy(frame):
-    """Split a frame into a sorted feature matrix and the target column named by the TARGET parameter."""
-    features = frame.drop(columns=[TARGET])
-    return features[sorted(features.columns)], frame[TARGET]
-
-
-def rmse(y_true, y_pred):
-    """Root mean squared error as a plain float."""
-    diff = np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)
-    return float(np.sqrt(np.mean(diff ** 2)))
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         parameters={"ALPHA": ALPHA, "TARGET": TARGET},
         inputs={
             "X_test": X_test,
@@ -621,7 +510,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     generate_data_op = component(

@@ -244,15 +244,10 @@ def run_step(
         sys.modules["__main__"] = main
 
 
-def load_data(numeric_columns_out: Output[Artifact], raw_df_out: Output[Artifact]):
-    """Step load_data: notebook cell 5.
-
-    Hands on numeric_columns, raw_df.
-    """
-    run_step(
-        "tabular_classification.ipynb",
-        prelude={
-            "cell 2": r"""
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
 import json
 
 import numpy as np
@@ -265,7 +260,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 """,
-            "cell 3": r'''
+        "cell 3": r'''
 def score_model(model, features, labels):
     """Return rounded test-set scores for a fitted binary classifier."""
     predictions = model.predict(features)
@@ -281,7 +276,17 @@ def write_result(summary, path="result.json"):
     with open(path, "w") as handle:
         json.dump(summary, handle, indent=1, sort_keys=True)
 ''',
-        },
+    }
+
+
+def load_data(numeric_columns_out: Output[Artifact], raw_df_out: Output[Artifact]):
+    """Step load_data: notebook cell 5.
+
+    Hands on numeric_columns, raw_df.
+    """
+    run_step(
+        "tabular_classification.ipynb",
+        prelude=notebook_prelude(),
         cells={
             "cell 5": r"""
 rng = np.random.default_rng(0)
@@ -321,37 +326,7 @@ def clean_data(
     """
     run_step(
         "tabular_classification.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
-""",
-            "cell 3": r'''
-def score_model(model, features, labels):
-    """Return rounded test-set scores for a fitted binary classifier."""
-    predictions = model.predict(features)
-    probabilities = model.predict_proba(features)[:, 1]
-    return {
-        "accuracy": round(float(accuracy_score(labels, predictions)), 6),
-        "f1": round(float(f1_score(labels, predictions)), 6),
-        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 6),
-    }
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={"numeric_columns": numeric_columns, "raw_df": raw_df},
         cells={
             "cell 7": r"""
@@ -387,37 +362,7 @@ def features(
     """
     run_step(
         "tabular_classification.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
-""",
-            "cell 3": r'''
-def score_model(model, features, labels):
-    """Return rounded test-set scores for a fitted binary classifier."""
-    predictions = model.predict(features)
-    probabilities = model.predict_proba(features)[:, 1]
-    return {
-        "accuracy": round(float(accuracy_score(labels, predictions)), 6),
-        "f1": round(float(f1_score(labels, predictions)), 6),
-        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 6),
-    }
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={"clean_df": clean_df},
         cells={
             "cell 9": r"""
@@ -466,37 +411,7 @@ def train_logreg(
     """
     run_step(
         "tabular_classification.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
-""",
-            "cell 3": r'''
-def score_model(model, features, labels):
-    """Return rounded test-set scores for a fitted binary classifier."""
-    predictions = model.predict(features)
-    probabilities = model.predict_proba(features)[:, 1]
-    return {
-        "accuracy": round(float(accuracy_score(labels, predictions)), 6),
-        "f1": round(float(f1_score(labels, predictions)), 6),
-        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 6),
-    }
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={
             "X_test_scaled": X_test_scaled,
             "X_train_scaled": X_train_scaled,
@@ -529,37 +444,7 @@ def train_forest(
     """
     run_step(
         "tabular_classification.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
-""",
-            "cell 3": r'''
-def score_model(model, features, labels):
-    """Return rounded test-set scores for a fitted binary classifier."""
-    predictions = model.predict(features)
-    probabilities = model.predict_proba(features)[:, 1]
-    return {
-        "accuracy": round(float(accuracy_score(labels, predictions)), 6),
-        "f1": round(float(f1_score(labels, predictions)), 6),
-        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 6),
-    }
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={
             "X_test": X_test,
             "X_train": X_train,
@@ -592,37 +477,7 @@ def train_tree(
     """
     run_step(
         "tabular_classification.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
-""",
-            "cell 3": r'''
-def score_model(model, features, labels):
-    """Return rounded test-set scores for a fitted binary classifier."""
-    predictions = model.predict(features)
-    probabilities = model.predict_proba(features)[:, 1]
-    return {
-        "accuracy": round(float(accuracy_score(labels, predictions)), 6),
-        "f1": round(float(f1_score(labels, predictions)), 6),
-        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 6),
-    }
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={
             "X_test": X_test,
             "X_train": X_train,
@@ -659,37 +514,7 @@ def evaluate(
     """
     run_step(
         "tabular_classification.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-
-import numpy as np
-import pandas as pd
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
-""",
-            "cell 3": r'''
-def score_model(model, features, labels):
-    """Return rounded test-set scores for a fitted binary classifier."""
-    predictions = model.predict(features)
-    probabilities = model.predict_proba(features)[:, 1]
-    return {
-        "accuracy": round(float(accuracy_score(labels, predictions)), 6),
-        "f1": round(float(f1_score(labels, predictions)), 6),
-        "roc_auc": round(float(roc_auc_score(labels, probabilities)), 6),
-    }
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={
             "feature_columns": feature_columns,
             "forest_scores": forest_scores,
@@ -739,7 +564,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     load_data_op = component(

@@ -244,21 +244,16 @@ def run_step(
         sys.modules["__main__"] = main
 
 
-def load_corpus(documents_out: Output[Artifact], n_documents_out: Output[Artifact]):
-    """Step load_corpus: notebook cell 5.
-
-    Hands on documents, n_documents.
-    """
-    run_step(
-        "text_processing.ipynb",
-        prelude={
-            "cell 2": r"""
+def notebook_prelude() -> dict:
+    """The notebook's imports and functions cells, which every step runs first."""
+    return {
+        "cell 2": r"""
 import json
 import re
 import string
 from collections import Counter
 """,
-            "cell 3": r'''
+        "cell 3": r'''
 def tokenize(text):
     """Lower-case, strip punctuation (keeping apostrophes) and split into word tokens."""
     punctuation = string.punctuation.replace("'", "")
@@ -280,7 +275,17 @@ def write_result(summary, path="result.json"):
     with open(path, "w") as handle:
         json.dump(summary, handle, indent=1, sort_keys=True)
 ''',
-        },
+    }
+
+
+def load_corpus(documents_out: Output[Artifact], n_documents_out: Output[Artifact]):
+    """Step load_corpus: notebook cell 5.
+
+    Hands on documents, n_documents.
+    """
+    run_step(
+        "text_processing.ipynb",
+        prelude=notebook_prelude(),
         cells={
             "cell 5": r"""
 CORPUS = [
@@ -319,36 +324,7 @@ def tokenize(
     """
     run_step(
         "text_processing.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import re
-import string
-from collections import Counter
-""",
-            "cell 3": r'''
-def tokenize(text):
-    """Lower-case, strip punctuation (keeping apostrophes) and split into word tokens."""
-    punctuation = string.punctuation.replace("'", "")
-    cleaned = text.lower().translate(str.maketrans("", "", punctuation))
-    return re.findall(r"[a-z0-9']+", cleaned)
-
-
-def make_ngrams(tokens, n):
-    """All contiguous n-grams of a token list, joined with spaces."""
-    return [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-
-
-def top_k(counter, k):
-    """The k most frequent items, ties broken alphabetically so the order is stable."""
-    return [[item, count] for item, count in sorted(counter.items(), key=lambda pair: (-pair[1], pair[0]))[:k]]
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={"documents": documents},
         cells={
             "cell 6": r"""
@@ -388,36 +364,7 @@ def count_words(
     """
     run_step(
         "text_processing.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import re
-import string
-from collections import Counter
-""",
-            "cell 3": r'''
-def tokenize(text):
-    """Lower-case, strip punctuation (keeping apostrophes) and split into word tokens."""
-    punctuation = string.punctuation.replace("'", "")
-    cleaned = text.lower().translate(str.maketrans("", "", punctuation))
-    return re.findall(r"[a-z0-9']+", cleaned)
-
-
-def make_ngrams(tokens, n):
-    """All contiguous n-grams of a token list, joined with spaces."""
-    return [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-
-
-def top_k(counter, k):
-    """The k most frequent items, ties broken alphabetically so the order is stable."""
-    return [[item, count] for item, count in sorted(counter.items(), key=lambda pair: (-pair[1], pair[0]))[:k]]
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={"filtered_documents": filtered_documents},
         cells={
             "cell 9": r"""
@@ -451,36 +398,7 @@ def count_bigrams(
     """
     run_step(
         "text_processing.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import re
-import string
-from collections import Counter
-""",
-            "cell 3": r'''
-def tokenize(text):
-    """Lower-case, strip punctuation (keeping apostrophes) and split into word tokens."""
-    punctuation = string.punctuation.replace("'", "")
-    cleaned = text.lower().translate(str.maketrans("", "", punctuation))
-    return re.findall(r"[a-z0-9']+", cleaned)
-
-
-def make_ngrams(tokens, n):
-    """All contiguous n-grams of a token list, joined with spaces."""
-    return [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-
-
-def top_k(counter, k):
-    """The k most frequent items, ties broken alphabetically so the order is stable."""
-    return [[item, count] for item, count in sorted(counter.items(), key=lambda pair: (-pair[1], pair[0]))[:k]]
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={"filtered_documents": filtered_documents, "tokens": tokens},
         cells={
             "cell 10": r"""
@@ -511,36 +429,7 @@ def report(
     """
     run_step(
         "text_processing.ipynb",
-        prelude={
-            "cell 2": r"""
-import json
-import re
-import string
-from collections import Counter
-""",
-            "cell 3": r'''
-def tokenize(text):
-    """Lower-case, strip punctuation (keeping apostrophes) and split into word tokens."""
-    punctuation = string.punctuation.replace("'", "")
-    cleaned = text.lower().translate(str.maketrans("", "", punctuation))
-    return re.findall(r"[a-z0-9']+", cleaned)
-
-
-def make_ngrams(tokens, n):
-    """All contiguous n-grams of a token list, joined with spaces."""
-    return [" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-
-
-def top_k(counter, k):
-    """The k most frequent items, ties broken alphabetically so the order is stable."""
-    return [[item, count] for item, count in sorted(counter.items(), key=lambda pair: (-pair[1], pair[0]))[:k]]
-
-def write_result(summary, path="result.json"):
-    """Save the run summary as stable, sorted JSON."""
-    with open(path, "w") as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True)
-''',
-        },
+        prelude=notebook_prelude(),
         inputs={
             "bigram_counts": bigram_counts,
             "document_frequency": document_frequency,
@@ -585,7 +474,7 @@ def build_pipeline(local: bool = False):
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
-            additional_funcs=[run_step],
+            additional_funcs=[run_step, notebook_prelude],
         )
 
     load_corpus_op = component(
