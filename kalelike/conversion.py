@@ -59,6 +59,9 @@ def convert(
     if blocking(pipeline.findings):
         raise FindingsError(pipeline.findings)
     script = render.render(pipeline, script_name or render.script_name(path))
+    too_large = render.oversized_steps(pipeline, script)
+    if too_large:
+        raise FindingsError(pipeline.findings + too_large)
     return Conversion(pipeline, script)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kalelike.errors import InternalError
+from kalelike.findings import Finding
 from kalelike.model import CodeCell, Pipeline, Step
 
 if TYPE_CHECKING:
@@ -68,6 +69,49 @@ def render(pipeline: Pipeline, script: str) -> str:
     except SyntaxError as e:  # the template and quoting must never allow this
         raise InternalError(f"generated script does not parse: {e}") from None
     return text
+
+
+# kfp hands a step its code as one command-line argument, which Linux caps at
+# 128 KiB; kfp's own lines around the code take about 80 bytes of it.
+ARGUMENT_LIMIT = 127 * 1024
+
+
+def oversized_steps(pipeline: Pipeline, text: str) -> list[Finding]:
+    """Steps too large for kfp to start, as findings on their largest cell."""
+    functions = _function_names(pipeline)
+    # Where each line starts, in bytes, split as ast.get_source_segment splits
+    # (which, called per function, split the whole script each time).
+    starts = [0] + [m.end() for m in re.finditer(rb"\r\n|\r|\n", text.encode())]
+    sizes = {
+        node.name: starts[node.end_lineno - 1]
+        + node.end_col_offset
+        - starts[node.lineno - 1]
+        - node.col_offset
+        for node in ast.parse(text).body
+        if isinstance(node, ast.FunctionDef)
+    }
+    shared = sizes["run_step"] + sizes.get("notebook_prelude", 0)
+    found = []
+    for step in pipeline.steps:
+        size = shared + sizes[functions[step.name]]
+        if size <= ARGUMENT_LIMIT:
+            continue
+        largest = max(pipeline.prelude + step.code, key=lambda c: len(c.source))
+        found.append(
+            Finding(
+                largest.cell,
+                None,
+                None,
+                "error",
+                "step-too-large",
+                f"step {step.name!r} is {size // 1024} KiB of code with the "
+                f"notebook's imports and functions; kfp passes a step's code as one "
+                f"command-line argument, which Linux caps at 128 KiB; read large "
+                "data from a file instead of writing it in a cell, or split the step",
+                step.name,
+            )
+        )
+    return found
 
 
 @cache

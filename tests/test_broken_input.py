@@ -361,6 +361,45 @@ def test_a_notebook_without_tags_runs_end_to_end(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "result.json").read_text()) == [0, 1, 4, 9, 16]
 
 
+def _big_step(kilobytes: int) -> dict:
+    """A step whose cell writes about `kilobytes` KiB of data as a literal."""
+    numbers = ", ".join(str(100_000 + n) for n in range(kilobytes * 1024 // 8))
+    return notebook(
+        code("import json\n", "imports"),
+        code(f"values = [{numbers}]\ntotal = sum(values)\n", "step:load"),
+        code(
+            "with open('result.json', 'w') as f:\n    json.dump(total, f)\n", "step:b"
+        ),
+    )
+
+
+def test_a_step_too_large_for_kfp_to_start_is_a_finding(tmp_path: Path) -> None:
+    path = write(tmp_path / "big.ipynb", _big_step(140))
+
+    code_, _, stderr = _cli("convert", str(path))
+
+    assert code_ == 1
+    assert "big.ipynb:cell 2: error: step 'load' is 1" in stderr
+    assert "Linux caps at 128 KiB" in stderr
+    assert not (tmp_path / "big_pipeline.py").exists()
+
+
+@pytest.mark.slow
+def test_a_step_just_under_the_limit_runs(tmp_path: Path) -> None:
+    path = write(tmp_path / "big.ipynb", _big_step(112))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "kalelike.cli", "run", path.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((tmp_path / "result.json").read_text()) > 0
+
+
 def _many_cells(count: int, every: int) -> dict:
     """`count` cells in a chain, a new step every `every` cells."""
     cells = [code("x0 = 0\n", "step:s0")]
