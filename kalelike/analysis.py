@@ -12,6 +12,7 @@ costs a little time while a change missed makes the pipeline compute something e
 """
 
 import ast
+import builtins
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -115,8 +116,80 @@ ARG_MUTATORS = frozenset(
         "place",
         "setattr",
         "delattr",
+        "next",
     ]
 )
+# Attributes that hold data, not methods: passing one along changes nothing.
+DATA_ATTRIBUTES = frozenset(
+    [
+        "T",
+        "at",
+        "axes",
+        "classes_",
+        "coef_",
+        "columns",
+        "data",
+        "dtype",
+        "dtypes",
+        "empty",
+        "feature_names",
+        "iat",
+        "iloc",
+        "imag",
+        "index",
+        "intercept_",
+        "loc",
+        "name",
+        "ndim",
+        "real",
+        "shape",
+        "size",
+        "target",
+        "target_names",
+    ]
+)
+# Calls whose result is an iterator or a random generator: a value whose every use
+# (a method call, being passed to a call, `next`, a loop) advances its state.
+ITERATOR_CALLS = frozenset(["iter", "enumerate", "zip", "map", "filter", "reversed"])
+RNG_CALLS = frozenset(
+    [
+        "default_rng",
+        "RandomState",
+        "Generator",
+        "Random",
+        "SystemRandom",
+        "SeedSequence",
+        "PCG64",
+        "PCG64DXSM",
+        "MT19937",
+        "Philox",
+        "SFC64",
+    ]
+)
+ITERTOOLS = frozenset(
+    [
+        "accumulate",
+        "batched",
+        "chain",
+        "combinations",
+        "combinations_with_replacement",
+        "compress",
+        "count",
+        "cycle",
+        "dropwhile",
+        "filterfalse",
+        "islice",
+        "pairwise",
+        "permutations",
+        "product",
+        "repeat",
+        "starmap",
+        "takewhile",
+        "tee",
+        "zip_longest",
+    ]
+)
+STATEFUL_CALLS = ITERATOR_CALLS | RNG_CALLS | ITERTOOLS
 # Calls that write or read a file named by their first argument, by the called name.
 FILE_WRITERS = frozenset(
     [
@@ -184,6 +257,10 @@ UNSERIALIZABLE_CALLS = {
 }
 
 
+# Names every cell can call without defining them.
+NOTEBOOK_BUILTINS = frozenset(dir(builtins)) | {"display", "get_ipython"}
+
+
 @dataclass(frozen=True)
 class Event:
     """One thing a cell does with a module-level name."""
@@ -202,7 +279,16 @@ class Summary:
     reads: set[str] = field(default_factory=set)
     writes: set[str] = field(default_factory=set)
     mutates: set[str] = field(default_factory=set)
+    calls: set[str] = field(default_factory=set)  # globals it calls
+    # globals it may advance if stateful: method receivers, arguments, loops
+    handles: set[str] = field(default_factory=set)
+    env: set[str] = field(default_factory=set)  # "env-read", "env-set"
+    # The arguments it changes: by position (after `self` for a method), by
+    # parameter name, any (a changed `*args` or `**kwargs`), and its receiver.
     mutated_params: set[int] = field(default_factory=set)
+    mutated_names: set[str] = field(default_factory=set)
+    mutates_rest: bool = False
+    mutates_receiver: bool = False
     generator: bool = False
 
 
@@ -214,6 +300,11 @@ class Defs:
     methods: dict[str, Summary] = field(default_factory=dict)
     # name -> names whose objects it may share (`m = models["lr"]`, loop targets)
     aliases: dict[str, set[str]] = field(default_factory=dict)
+    # Names whose latest binding holds no state when called: builtins, `def`,
+    # `class`, imports. Calling any other name may change its value (a closure).
+    static: set[str] = field(default_factory=lambda: set(NOTEBOOK_BUILTINS))
+    # Names bound to an iterator or a random generator (see `STATEFUL_CALLS`).
+    stateful: set[str] = field(default_factory=set)
 
     def sharing(self, name: str) -> set[str]:
         """Every name that may reach an object `name` reaches, both ways."""
@@ -243,9 +334,7 @@ class Defs:
                 continue
             seen.add(current)
             summary = self.functions[current]
-            total.reads |= summary.reads
-            total.writes |= summary.writes
-            total.mutates |= summary.mutates
+            _merge_globals(total, summary)
             todo += sorted(summary.reads | summary.mutates)
         total.reads -= seen - {name}
         return total
@@ -323,11 +412,36 @@ _ENV_CALLS = frozenset(
     {
         "os.getenv",
         "os.putenv",
+        "os.unsetenv",
         "os.environ.get",
         "os.environ.setdefault",
         "os.environ.pop",
     }
 )
+
+
+def environment_use(node: ast.AST) -> str | None:
+    """Whether `node` changes ("env-set") or reads ("env-read") the environment.
+
+    Any method of `os.environ` that is not read-only changes it (`pop`, `update`,
+    `clear`, `setdefault`), as do stores and `del` on `os.environ[...]`,
+    `os.putenv` and `os.unsetenv`; a started process reads all of it.
+    """
+    if isinstance(node, ast.Attribute) and _dotted(node) == "os.environ":
+        return "env-read"
+    if isinstance(node, ast.Subscript) and _dotted(node.value) == "os.environ":
+        return "env-read" if isinstance(node.ctx, ast.Load) else "env-set"
+    if not isinstance(node, ast.Call):
+        return None
+    dotted = _dotted(node.func)
+    if dotted in ("os.putenv", "os.unsetenv"):
+        return "env-set"
+    if dotted in ("os.getenv", "os.getenvb") or dotted in SHELL_CALLS:
+        return "env-read"
+    func = node.func
+    if isinstance(func, ast.Attribute) and _dotted(func.value) == "os.environ":
+        return "env-read" if func.attr in READ_ONLY_METHODS else "env-set"
+    return None
 
 
 def _environ_key(node: ast.expr) -> str | None:
@@ -376,6 +490,83 @@ def _inplace(call: ast.Call) -> bool:
     )
 
 
+def changed_names(node: ast.expr, static: set[str]) -> set[str]:
+    """Names whose objects an in-place change of the value of `node` may change.
+
+    The root of `a.b[c].d`. A receiver with no single root (`(a if f else b)`,
+    `list(d.values())[0]`) may be the object of any name it reads, so all of
+    them, except the functions it calls, names bound inside it (comprehension
+    variables, lambda parameters) and names in `static` (builtins, functions).
+    """
+    name = root_name(node)
+    if name is not None:
+        return {name}
+    called, inner, read = set(), set(), set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+            called.add(id(sub.func))
+        elif isinstance(sub, ast.comprehension):
+            inner |= set(target_names(sub.target))
+        elif isinstance(sub, ast.Lambda):
+            inner |= {a.arg for a in _all_args(sub.args)}
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+            read.add(sub)
+    return {n.id for n in read if id(n) not in called} - inner - static
+
+
+def arguments(call: ast.Call) -> list[ast.expr]:
+    return [*call.args, *(kw.value for kw in call.keywords)]
+
+
+def changed_arguments(summary: Summary, call: ast.Call) -> list[ast.expr]:
+    """The arguments of `call` that the summarised function changes in place."""
+    if not (summary.mutated_params or summary.mutated_names or summary.mutates_rest):
+        return []
+    every = arguments(call)
+    unpacked = any(isinstance(a, ast.Starred) for a in call.args) or any(
+        kw.arg is None for kw in call.keywords
+    )
+    if summary.mutates_rest or unpacked:  # positions are not known: all of them
+        return every
+    return [a for i, a in enumerate(call.args) if i in summary.mutated_params] + [
+        kw.value for kw in call.keywords if kw.arg in summary.mutated_names
+    ]
+
+
+def passed_changers(call: ast.Call) -> list[ast.expr]:
+    """Arguments a call changes whatever it is: `out=` targets, bound methods.
+
+    A method taken without calling it (`map(log.append, xs)`) may be called by
+    the callee, so it changes its object unless it is read-only or data.
+    """
+    found = [kw.value for kw in call.keywords if kw.arg == "out"]
+    for arg in arguments(call):
+        if (
+            isinstance(arg, ast.Attribute)
+            and arg.attr not in READ_ONLY_METHODS
+            and arg.attr not in DATA_ATTRIBUTES
+        ):
+            found.append(arg.value)
+    return found
+
+
+def is_stateful_value(value: ast.expr | None, defs: Defs) -> bool:
+    """Whether a value is evidently an iterator or a random generator."""
+    if isinstance(value, ast.GeneratorExp):
+        return True
+    if isinstance(value, ast.Name):
+        return value.id in defs.stateful
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    if isinstance(func, ast.Name):
+        summary = defs.functions.get(func.id)
+        return func.id in STATEFUL_CALLS or summary is not None and summary.generator
+    if isinstance(func, ast.Attribute):
+        return func.attr in RNG_CALLS or _dotted(func.value) == "itertools"
+    return False
+
+
 class CellAnalyzer:
     """Walks a cell's module-level statements and records events in run order."""
 
@@ -403,6 +594,9 @@ class CellAnalyzer:
 
     def bind(self, name: str, node: ast.AST, detail: str = "") -> None:
         self.emit("maybe-bind" if self.conditional else "bind", name, node, detail)
+        self.defs.static.discard(name)
+        if not self.conditional:
+            self.defs.stateful.discard(name)
 
     def read(self, name: str, node: ast.AST) -> None:
         self.emit("read", name, node)
@@ -417,11 +611,29 @@ class CellAnalyzer:
             self.emit("mutate", name, node, via)
         for name in sorted(summary.writes):  # a bind's detail names a value's kind
             self.emit("maybe-bind", name, node)
+            self.defs.static.discard(name)
+        for name in sorted(summary.calls - self.defs.static):
+            self.emit("mutate", name, node, via)  # a closure may keep state
+        for name in sorted(summary.handles & self.defs.stateful):
+            self.emit("mutate", name, node, via)
+        for kind in sorted(summary.env):
+            self.emit(kind, "*", node, via)
 
-    def mutate(self, target: ast.expr, node: ast.AST) -> None:
-        name = root_name(target)
-        if name is not None:
+    def mutate(
+        self,
+        target: ast.expr,
+        node: ast.AST,
+        local: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        """Record an in-place change of the value of `target`."""
+        for name in sorted(changed_names(target, self.defs.static) - set(local)):
             self.emit("mutate", name, node)
+
+    def consume(self, value: ast.expr, local: set[str] | frozenset[str]) -> None:
+        """Iterating over an iterator or a generator advances it."""
+        name = root_name(value)
+        if name in self.defs.stateful and name not in local:
+            self.emit("mutate", name, value)
 
     # -- statements -----------------------------------------------------------
 
@@ -451,11 +663,10 @@ class CellAnalyzer:
         elif isinstance(target, ast.Starred):
             self.assign_target(target.value, None, roots)
         else:  # attribute or subscript store: changes the object in place
-            key = _environ_key(target)
-            if key is not None:
-                self.emit("env-set", key, target)
             self.expr(target)
             self.mutate(target, target)
+        if is_stateful_value(value, self.defs):  # `a, b = tee(it)` included
+            self.defs.stateful.update(target_names(target))
 
     def stmt_Assign(self, node: ast.Assign) -> None:
         self.expr(node.value)
@@ -497,6 +708,8 @@ class CellAnalyzer:
             one = type(node)(**{**node.__dict__, "names": [alias]})
             statement = ast.unparse(one)
             self.emit("import", name, node, statement)
+            self.defs.static.add(name)
+            self.defs.stateful.discard(name)
 
     stmt_ImportFrom = stmt_Import
 
@@ -505,6 +718,7 @@ class CellAnalyzer:
             self.expr(expr)
         self.defs.functions[node.name] = summarize(node, self.defs)
         self.bind(node.name, node, "")
+        self.defs.static.add(node.name)
 
     stmt_AsyncFunctionDef = stmt_FunctionDef
 
@@ -519,18 +733,22 @@ class CellAnalyzer:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for expr in self.definition_time_exprs(stmt):
                     self.expr_in_scope(expr, class_locals)
-                method = summarize(stmt, self.defs)
+                method = summarize(stmt, self.defs, method=True)
                 self.defs.methods.setdefault(stmt.name, Summary())
                 _merge(self.defs.methods[stmt.name], method)
-                _merge(summary, method)
+                if stmt.name == "__init__":  # calling the class calls it
+                    _merge(summary, method)
+                    summary.mutates_receiver = False
+                else:
+                    _merge_globals(summary, method)
                 class_locals.add(stmt.name)
             else:  # the class body runs now, in its own scope
                 for expr in _exprs(stmt):
                     self.expr_in_scope(expr, class_locals)
                 class_locals |= set(_stored_names(stmt))
-        summary.mutated_params.clear()
         self.defs.functions[node.name] = summary
         self.bind(node.name, node)
+        self.defs.static.add(node.name)
 
     @staticmethod
     def definition_time_exprs(
@@ -571,6 +789,7 @@ class CellAnalyzer:
 
     def stmt_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.expr(node.iter)
+        self.consume(node.iter, frozenset())
         self.conditional += 1
         self.assign_target(node.target, None, alias_roots(node.iter))
         self.conditional -= 1
@@ -645,15 +864,9 @@ class CellAnalyzer:
             if isinstance(node.ctx, ast.Load) and node.id not in local:
                 self.read(node.id, node)
             return
-        if isinstance(node, ast.Attribute) and _dotted(node) == "os.environ":
-            self.emit("env-read", "*", node)
-        key = _environ_key(node)
-        if key is not None:
-            setting = isinstance(node, ast.Call) and _dotted(node.func) in (
-                "os.putenv",
-                "os.environ.setdefault",
-            )
-            self.emit("env-set" if setting else "env-read", key, node)
+        environment = environment_use(node)
+        if environment is not None:
+            self.emit(environment, _environ_key(node) or "*", node)
         if isinstance(node, ast.NamedExpr):
             self.expr_in_scope(node.value, local)
             self.conditional += 1  # it may sit in a comprehension or a condition
@@ -689,6 +902,7 @@ class CellAnalyzer:
         for i, gen in enumerate(generators):
             # The first iterable is evaluated in the enclosing scope.
             self.expr_in_scope(gen.iter, local if i == 0 else inner)
+            self.consume(gen.iter, local if i == 0 else inner)
             inner |= set(target_names(gen.target))
             for cond in gen.ifs:
                 self.expr_in_scope(cond, inner)
@@ -698,25 +912,34 @@ class CellAnalyzer:
     def call(self, node: ast.Call, local: set[str] | frozenset[str]) -> None:
         """Charge a call with the in-place changes it makes."""
         func = node.func
+        changed: list[ast.expr] = []  # expressions whose objects the call changes
         if isinstance(func, ast.Attribute):
-            if func.attr not in READ_ONLY_METHODS or _inplace(node):
-                name = root_name(func.value)
-                if name is not None and name not in local:
-                    self.emit("mutate", name, node)
-            if func.attr in self.defs.methods:
-                self.charge(
-                    self.defs.methods[func.attr], node, f"through .{func.attr}()"
-                )
-        called = _called_name(func)
-        changed: set[int] = set()
-        if isinstance(func, ast.Name) and func.id in self.defs.functions:
-            changed = self.defs.functions[func.id].mutated_params
-        if called in ARG_MUTATORS:
-            changed = changed | {0}
-        for i, arg in enumerate(node.args):
-            name = root_name(arg)
-            if i in changed and name is not None and name not in local:
-                self.emit("mutate", name, arg)
+            stateful = root_name(func.value) in self.defs.stateful
+            if func.attr not in READ_ONLY_METHODS or _inplace(node) or stateful:
+                changed.append(func.value)
+            method = self.defs.methods.get(func.attr)
+            if method is not None:
+                self.charge(method, node, f"through .{func.attr}()")
+                changed += changed_arguments(method, node)
+                if method.mutates_receiver:
+                    changed.append(func.value)
+        elif isinstance(func, ast.Name) and func.id not in local:
+            if func.id in self.defs.functions:
+                changed += changed_arguments(self.defs.functions[func.id], node)
+            if func.id not in self.defs.static:  # a closure may keep state
+                self.emit("mutate", func.id, node)
+        elif isinstance(func, ast.Subscript):  # `handlers[key](x)`: the same
+            changed.append(func)
+        if _called_name(func) in ARG_MUTATORS and node.args:
+            changed.append(node.args[0])
+        changed += passed_changers(node)
+        changed += [a for a in arguments(node) if self.holds_state(a)]
+        for expr in changed:
+            self.mutate(expr, expr, local)
+
+    def holds_state(self, value: ast.expr) -> bool:
+        """Whether `value` is reached from an iterator or a random generator."""
+        return root_name(value) in self.defs.stateful
 
     def hidden_state(self, node: ast.Call) -> None:
         """Record calls touching process state that a step boundary drops."""
@@ -725,8 +948,6 @@ class CellAnalyzer:
         if module in GLOBAL_RANDOM:
             kind = "seed" if attr in ("seed", "manual_seed", "set_seed") else "random"
             self.emit(kind, module, node)
-        elif dotted in SHELL_CALLS:
-            self.emit("env-read", "*", node)  # a child process sees the environment
         elif dotted in ("os.chdir", "chdir"):
             self.emit("chdir", "os.chdir", node)
         elif dotted in ("exec", "eval", "globals", "locals", "vars") and (
@@ -768,6 +989,9 @@ class CellAnalyzer:
 def _merge(into: Summary, other: Summary) -> None:
     _merge_globals(into, other)
     into.mutated_params |= other.mutated_params
+    into.mutated_names |= other.mutated_names
+    into.mutates_rest |= other.mutates_rest
+    into.mutates_receiver |= other.mutates_receiver
 
 
 def _all_args(args: ast.arguments) -> list[ast.arg]:
@@ -806,6 +1030,19 @@ def _stored_names(node: ast.AST) -> Iterator[str]:
             yield sub.rest
 
 
+def assigned_names(tree: ast.Module) -> set[str]:
+    """Names a module binds in its own scope other than by import: the values a
+    cell leaves behind (comprehension variables are not among them)."""
+    imported = {
+        alias.asname or alias.name.split(".")[0]
+        for stmt in tree.body
+        for sub in _walk_scope(stmt)
+        if isinstance(sub, (ast.Import, ast.ImportFrom))
+        for alias in sub.names
+    }
+    return _bound_in(tree.body) - imported
+
+
 def _bound_in(body: list[ast.stmt]) -> set[str]:
     names: set[str] = set()
     for stmt in body:
@@ -821,10 +1058,9 @@ def _walk_scope(node: ast.AST) -> Iterator[ast.AST]:
     """
     yield node
     scoped = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    if isinstance(node, scoped):
+        return  # its name, not its body
     for child in ast.iter_child_nodes(node):
-        if isinstance(child, scoped):
-            yield child  # its name, not its body
-            continue
         if isinstance(child, ast.comprehension):
             yield from _walk_scope(child.iter)
             for cond in child.ifs:
@@ -846,11 +1082,16 @@ def _definitely_bound(body: list[ast.stmt]) -> set[str]:
     return names
 
 
-def summarize(node: ast.FunctionDef | ast.AsyncFunctionDef, defs: Defs) -> Summary:
-    """What calling this function does to module-level names."""
+def summarize(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, defs: Defs, method: bool = False
+) -> Summary:
+    """What calling this function does to module-level names and its arguments.
+
+    A method's argument positions count from after `self` (or `cls`): it is
+    called bound, `obj.method(a, b)`.
+    """
     summary = Summary()
-    positional = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
-    _Summarizer(defs, summary, positional).function(node, frozenset())
+    _Summarizer(defs, summary, node, method).function(node, frozenset())
     summary.generator = any(
         isinstance(sub, (ast.Yield, ast.YieldFrom))
         for stmt in node.body
@@ -859,13 +1100,50 @@ def summarize(node: ast.FunctionDef | ast.AsyncFunctionDef, defs: Defs) -> Summa
     return summary
 
 
+def _local_aliases(node: ast.AST) -> dict[str, set[str]]:
+    """In a function: each local name -> the names whose objects it may share."""
+    aliases: dict[str, set[str]] = {}
+    for sub in ast.walk(node):
+        pairs: list[tuple[ast.expr, ast.expr | None]] = []
+        if isinstance(sub, ast.Assign):
+            pairs = [(target, sub.value) for target in sub.targets]
+        elif isinstance(sub, (ast.AnnAssign, ast.NamedExpr)):
+            pairs = [(sub.target, sub.value)]
+        elif isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)):
+            pairs = [(sub.target, sub.iter)]
+        elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
+            pairs = [(sub.optional_vars, sub.context_expr)]
+        for target, value in pairs:
+            for name in target_names(target):
+                roots = alias_roots(value) if value is not None else set()
+                aliases.setdefault(name, set()).update(roots)
+    return aliases
+
+
+def _is_static(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(_called_name(d) == "staticmethod" for d in node.decorator_list)
+
+
 class _Summarizer:
     """Walks a function body, scope by scope, filling its summary."""
 
-    def __init__(self, defs: Defs, summary: Summary, positional: list[str]) -> None:
+    def __init__(
+        self,
+        defs: Defs,
+        summary: Summary,
+        node: ast.FunctionDef | ast.AsyncFunctionDef,
+        method: bool,
+    ) -> None:
         self.defs = defs
         self.summary = summary
-        self.positional = positional
+        args = node.args
+        self.positional = [a.arg for a in [*args.posonlyargs, *args.args]]
+        self.receiver = None  # `self` or `cls`: the object a method is called on
+        if method and self.positional and not _is_static(node):
+            self.receiver = self.positional.pop(0)
+        self.named = set(self.positional) | {a.arg for a in args.kwonlyargs}
+        self.rest = {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+        self.aliases = _local_aliases(node)
 
     def function(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef, visible: frozenset[str]
@@ -899,6 +1177,9 @@ class _Summarizer:
         ):
             self.comprehension(node, scope, declared)
             return
+        environment = environment_use(node)
+        if environment is not None:
+            self.summary.env.add(environment)
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load) and node.id not in scope:
                 self.summary.reads.add(node.id)
@@ -910,6 +1191,8 @@ class _Summarizer:
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             if node.target.id in declared:
                 self.summary.reads.add(node.target.id)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self.handle(node.iter, scope)
         elif isinstance(node, ast.Call):
             self.call(node, scope)
         for child in ast.iter_child_nodes(node):
@@ -924,6 +1207,7 @@ class _Summarizer:
         inner = scope | {n for g in node.generators for n in target_names(g.target)}
         for i, gen in enumerate(node.generators):
             self.visit(gen.iter, scope if i == 0 else inner, declared)
+            self.handle(gen.iter, scope if i == 0 else inner)
             for cond in gen.ifs:
                 self.visit(cond, inner, declared)
         results = (
@@ -934,29 +1218,66 @@ class _Summarizer:
 
     def call(self, node: ast.Call, scope: frozenset[str]) -> None:
         func = node.func
+        changed: list[ast.expr] = []  # expressions whose objects the call changes
         if isinstance(func, ast.Attribute):
             if func.attr not in READ_ONLY_METHODS or _inplace(node):
-                self.changed(func.value, scope)
-            if func.attr in self.defs.methods:
-                _merge_globals(self.summary, self.defs.methods[func.attr])
+                changed.append(func.value)
+            self.handle(func.value, scope)
+            method = self.defs.methods.get(func.attr)
+            if method is not None:
+                _merge_globals(self.summary, method)
+                changed += changed_arguments(method, node)
+                if method.mutates_receiver:
+                    changed.append(func.value)
+        elif isinstance(func, ast.Name):
+            if func.id in self.defs.functions:
+                changed += changed_arguments(self.defs.functions[func.id], node)
+            if func.id not in scope:
+                self.summary.calls.add(func.id)
+        elif isinstance(func, ast.Subscript):
+            changed.append(func)
         if _called_name(func) in ARG_MUTATORS and node.args:
-            self.changed(node.args[0], scope)
-        if isinstance(func, ast.Name) and func.id in self.defs.functions:
-            for i in self.defs.functions[func.id].mutated_params:
-                if i < len(node.args):
-                    self.changed(node.args[i], scope)
+            changed.append(node.args[0])
+        changed += passed_changers(node)
+        for arg in arguments(node):
+            self.handle(arg, scope)
+        for expr in changed:
+            self.changed(expr, scope)
+
+    def handle(self, value: ast.expr, scope: frozenset[str]) -> None:
+        """A global used in a way that advances it, if it is an iterator."""
+        name = root_name(value)
+        if name is not None and name not in scope:
+            self.summary.handles.add(name)
+
+    def sharing(self, names: set[str]) -> set[str]:
+        """`names` and the names whose objects their local values may share."""
+        group, todo = set(names), sorted(names)
+        while todo:
+            for other in self.aliases.get(todo.pop(), ()):
+                if other not in group:
+                    group.add(other)
+                    todo.append(other)
+        return group
 
     def changed(self, target: ast.expr, scope: frozenset[str]) -> None:
-        name = root_name(target)
-        if name is None:
-            return
-        if name in self.positional:
-            self.summary.mutated_params.add(self.positional.index(name))
-        elif name not in scope:
-            self.summary.mutates.add(name)
+        for name in self.sharing(changed_names(target, self.defs.static)):
+            if name == self.receiver:
+                self.summary.mutates_receiver = True
+            elif name in self.named:
+                self.summary.mutated_names.add(name)
+                if name in self.positional:
+                    self.summary.mutated_params.add(self.positional.index(name))
+            elif name in self.rest:
+                self.summary.mutates_rest = True
+            elif name not in scope:
+                self.summary.mutates.add(name)
 
 
 def _merge_globals(into: Summary, other: Summary) -> None:
     into.reads |= other.reads
     into.writes |= other.writes
     into.mutates |= other.mutates
+    into.calls |= other.calls
+    into.handles |= other.handles
+    into.env |= other.env

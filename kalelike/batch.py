@@ -5,9 +5,7 @@ Conversions run first and touch nothing; writing, checking and diffing are
 decided afterwards from each conversion's text, so `--check` writes nothing.
 """
 
-import difflib
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -156,6 +154,8 @@ def compile_yaml(script: str, name: str) -> str:
     A subprocess keeps kfp (1.4 s to import) out of nb2pipe itself, and compiles
     exactly what a user who runs the script gets.
     """
+    import subprocess  # deferred, as difflib below: most runs need neither
+
     with tempfile.TemporaryDirectory(prefix="nb2pipe-") as folder:
         path = Path(folder) / name
         path.write_text(script, encoding="utf-8")
@@ -205,6 +205,8 @@ def unified_diff(path: Path, text: str) -> str:
     old = _on_disk(path)
     if old == text:
         return ""
+    import difflib
+
     lines = difflib.unified_diff(
         (old or "").splitlines(True),
         text.splitlines(True),

@@ -22,6 +22,7 @@ from kalelike.errors import (
 from kalelike.findings import Finding, printable
 from kalelike.flow import ENVIRON
 from kalelike.model import Pipeline
+from kalelike.parameters import as_pairs, parse_arguments
 from kalelike.settings import Options
 
 EPILOG = "Exit codes:\n\n" + "\n\n".join(
@@ -224,9 +225,8 @@ def run(
         _report(notebook.name, e.findings)
         raise
     _report(notebook.name, result.warnings)
-    steps = run_local(
-        result, pipeline_root.absolute(), list(params), click.echo, verbose
-    )
+    arguments = _arguments(params, result.pipeline)
+    steps = run_local(result, pipeline_root.absolute(), arguments, click.echo, verbose)
     total = sum(s.seconds for s in steps)
     click.echo(
         f"pipeline {result.pipeline.name!r}: {len(steps)} steps done in {total:.2f} s"
@@ -261,16 +261,25 @@ def submit(
     no_packages: bool,
 ) -> None:
     """Convert NOTEBOOK and start a run of it on a KFP server."""
+    from kalelike.submit import check_host
     from kalelike.submit import submit as start
 
     options = _options(base_image, pipeline_name, experiment, no_packages)
+    check_host(host)
     try:
         result = library.convert(notebook, options=options)
     except FindingsError as e:
         _report(notebook.name, e.findings)
         raise
     _report(notebook.name, result.warnings)
-    start(result, host, list(params), click.echo)
+    start(result, host, _arguments(params, result.pipeline), click.echo)
+
+
+def _arguments(params: tuple[str, ...], pipeline: Pipeline) -> list[str]:
+    """`--param` values checked against the notebook's parameters before any run:
+    a bad one is a UsageError (exit 2) naming the parameter, its type and form."""
+    values = parse_arguments(list(params), pipeline.parameters)
+    return as_pairs(values)
 
 
 @main.command(epilog=EPILOG)

@@ -6,7 +6,6 @@ command line, then the notebook's own metadata (Kale's `kubeflow_notebook`), the
 given: the command line only passes what the user typed.
 """
 
-import difflib
 import sys
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -14,11 +13,6 @@ from pathlib import Path
 
 from kalelike.errors import UsageError
 from kalelike.notebook import Notebook
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
 
 METADATA_KEY = "kubeflow_notebook"
 # What a project may set once for all its notebooks, and the TOML type of each.
@@ -76,6 +70,12 @@ def nearest(folder: Path) -> Path | None:
 @cache
 def load(path: Path) -> Project:
     """Read and check `[tool.nb2pipe]`; a mistake in it is a UsageError."""
+    # Imported here: a notebook outside any project does not pay for it (5 ms).
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised only on Python 3.10
+        import tomli as tomllib
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
@@ -92,6 +92,8 @@ def load(path: Path) -> Project:
 
 def _check(path: Path, key: str, value: object) -> None:
     if key not in KEYS:
+        import difflib  # deferred: only a mistyped key needs it
+
         close = difflib.get_close_matches(key.replace("-", "_"), KEYS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UsageError(
@@ -104,6 +106,12 @@ def _check(path: Path, key: str, value: object) -> None:
         raise UsageError(
             f"{path}: [tool.nb2pipe] {key} = {value!r} is not {_NAMES[kind]}"
         )
+    if key in NOTEBOOK_DEFAULTS:
+        from kalelike.settings import project_problem  # the metadata's own checks
+
+        problem = project_problem(key, value)
+        if problem:
+            raise UsageError(f"{path}: [tool.nb2pipe] {problem}")
 
 
 _NAMES = {

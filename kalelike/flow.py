@@ -49,6 +49,7 @@ class _Flow:
     def __init__(self, nb: Notebook, parameters: list[Parameter]) -> None:
         self.nb = nb
         self.defs = Defs()
+        self.parameters = {p.name for p in parameters}
         self.history: dict[str, list[Producer]] = {}
         self.findings: list[Finding] = []
         self.unserializable: dict[tuple[str, str], tuple[str, int, int]] = {}
@@ -56,8 +57,10 @@ class _Flow:
         self.files: dict[str, list[tuple[str, str, int, int]]] = {}  # path -> touches
         self.seeded: dict[str, Producer] = {}  # random module -> the step seeding it
         self.warned: set[tuple[str, str]] = set()
-        for p in parameters:
-            self.produce(p.name, Producer("parameter", None, p.cell, 1))
+        # Parameters the imports and functions cells read, so every step has them.
+        self.prelude_parameters: set[str] = set()
+        # Reads resolved to a parameter or the prelude: name -> (step, cell, event).
+        self.setup_reads: dict[str, list[tuple[str, int, Event]]] = {}
 
     def produce(self, name: str, producer: Producer) -> None:
         self.history.setdefault(name, []).append(producer)
@@ -135,34 +138,69 @@ class _Flow:
                 lines[magic.line - 1] = indent + statement
         return "\n".join(lines) + "\n", True
 
-    def prelude(self, cells: list[Cell]) -> list[CodeCell]:
-        code = []
-        for cell in cells:
-            result = self.events(cell)
-            if result is None:
+    def prelude_cell(self, cell: Cell) -> CodeCell | None:
+        """An imports or functions cell, which every step runs before its own."""
+        result = self.events(cell)
+        if result is None:
+            return None
+        events, ipython = result
+        for event in events:
+            names = [event.name]
+            if event.kind == "read":
+                self.prelude_read(cell.index, event)
                 continue
-            events, ipython = result
-            for event in events:
-                names = [event.name]
-                if event.kind == "star-import":
-                    names = list(star_names(event.name) or ())
-                    if not names:
-                        self.finding(
-                            cell.index,
-                            event,
-                            "star-import",
-                            f"`{event.detail}`: the names it binds cannot be known "
-                            "without running your code; import them by name",
-                        )
-                elif event.kind not in ("bind", "maybe-bind", "import"):
-                    continue
-                detail = "import" if "import" in event.kind else ""
-                for name in names:
-                    self.produce(
-                        name, Producer("prelude", None, cell.index, event.line, detail)
+            if event.kind == "star-import":
+                names = list(star_names(event.name) or ())
+                if not names:
+                    self.finding(
+                        cell.index,
+                        event,
+                        "star-import",
+                        f"`{event.detail}`: the names it binds cannot be known "
+                        "without running your code; import them by name",
                     )
-            code.append(self.code_cell(cell, ipython))
-        return code
+            elif event.kind not in ("bind", "maybe-bind", "import"):
+                continue
+            detail = "import" if "import" in event.kind else ""
+            for name in names:
+                if name in self.parameters:
+                    self.finding(
+                        cell.index,
+                        event,
+                        "parameter-rebound",
+                        f"{name!r} is a pipeline parameter; every step runs this "
+                        "cell, so it would replace the parameter's value in all of "
+                        "them; rename one of the two",
+                    )
+                self.produce(
+                    name, Producer("prelude", None, cell.index, event.line, detail)
+                )
+        return self.code_cell(cell, ipython)
+
+    def prelude_read(self, cell: int, event: Event) -> None:
+        """A name an imports or functions cell reads as it runs, before any step."""
+        producer = self.outside(event.name, None)
+        if producer is None or producer.kind == "deleted":
+            if event.name not in KNOWN:
+                self.finding(
+                    cell,
+                    event,
+                    "undefined-name",
+                    f"{event.name!r} is used here but no earlier parameter, import "
+                    "or function defines it",
+                )
+        elif producer.kind == "parameter":
+            self.prelude_parameters.add(event.name)
+        elif producer.kind != "prelude":
+            self.finding(
+                cell,
+                event,
+                "prelude-reads-step",
+                f"{event.name!r} is made by step {producer.step!r} (cell "
+                f"{producer.cell + 1}), but the imports and functions cells run "
+                "before every step, where it does not exist yet; define it in this "
+                "cell, or pass it to the functions that use it",
+            )
 
     def code_cell(self, cell: Cell, ipython: bool) -> CodeCell:
         skip = []
@@ -312,7 +350,11 @@ class _Flow:
             if event.name in KNOWN or event.name == ENVIRON:
                 return
             self.undefined(step.name, cell, event, producer)
-        elif producer.kind == "parameter":
+            return
+        if producer.kind in ("parameter", "prelude"):
+            reads = self.setup_reads.setdefault(event.name, [])
+            reads.append((step.name, cell, event))
+        if producer.kind == "parameter":
             step.parameters.add(event.name)
         elif producer.kind == "import":
             step.reimports.setdefault(event.name, (producer.cell, producer.detail))
@@ -322,6 +364,26 @@ class _Flow:
                 key = (producer.step, event.name)
                 self.unserializable.setdefault(
                     key, (producer.detail, producer.cell, producer.line)
+                )
+
+    def check_setup_order(self) -> None:
+        """Every step runs the parameters, imports and functions cells before its
+        own, so one of them placed below a step must not change what it reads."""
+        for name, reads in self.setup_reads.items():
+            late = [p for p in self.history[name] if p.kind in ("parameter", "prelude")]
+            for step, cell, event in reads:
+                later = next((p for p in late if p.cell > cell), None)
+                if later is None:
+                    continue
+                self.finding(
+                    cell,
+                    event,
+                    "setup-cell-order",
+                    f"{name!r} is read here, but cell {later.cell + 1} below rebinds "
+                    "it, and every step runs the parameters, imports and functions "
+                    f"cells first, so step {step!r} would see that later value; move "
+                    "that cell above this step",
+                    step,
                 )
 
     def undefined(
@@ -348,20 +410,36 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
     metrics, metric_findings = read_metrics(layout.metrics)
     findings += layout.findings + metric_findings
     flow = _Flow(nb, parameters)
-    prelude = flow.prelude(layout.prelude)
     states = {
         s.name: _StepState(Step(s.name, [c.index for c in s.cells]))
         for s in layout.steps
     }
-    order = sorted((c.index, s.name, c) for s in layout.steps for c in s.cells)
+    # Notebook order, so the latest producer of a name is the one the notebook
+    # saw, whichever kind of cell it is in.
+    order: list[tuple[int, str, Cell | Parameter]] = sorted(
+        [(c.index, s.name, c) for s in layout.steps for c in s.cells]
+        + [(c.index, "", c) for c in layout.prelude]
+        + [(p.cell, "", p) for p in parameters],
+        key=lambda item: item[0],
+    )
+    prelude: list[CodeCell] = []
     pending_metrics = sorted(metrics, key=lambda m: (m[1], m[2]))
-    for index, name, cell in order:
+    for index, name, item in order:
         while pending_metrics and pending_metrics[0][1] < index:
             _place_metric(flow, states, pending_metrics.pop(0))
-        flow.step_cell(states[name], cell)
+        if isinstance(item, Parameter):
+            flow.produce(item.name, Producer("parameter", None, item.cell, 1))
+        elif name:
+            flow.step_cell(states[name], item)
+        else:
+            code = flow.prelude_cell(item)
+            prelude += [code] if code else []
     for metric in pending_metrics:
         _place_metric(flow, states, metric)
+    flow.check_setup_order()
     steps = [states[s.name].step for s in layout.steps]
+    for step in steps:
+        step.parameters |= flow.prelude_parameters
     _close_maybe_inputs(states)
     _outputs(steps)
     _edges(layout, steps, flow)
@@ -376,6 +454,8 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
             pins = packages.for_step(step, prelude, nb.path.parent, flow.findings)
             installs = _installs(flow, prelude + step.code)
             step.packages = packages.with_installs(pins, installs)
+    if config.packages:  # a receiver must load what it gets: its producers' pins
+        packages.with_producers(steps, frozenset({ENVIRON}))
     findings += flow.findings + config_findings
     return Pipeline(
         notebook=nb.name,

@@ -36,7 +36,9 @@ def read(path: Path) -> Notebook:
 
     raw = _parse(path, _read_bytes(path))
     if not isinstance(raw, dict) or "cells" not in raw and "worksheets" not in raw:
-        raise UsageError(f"{path}: JSON, but not a notebook (no 'cells')")
+        raise UsageError(
+            f"{path}: JSON, but not a notebook (no 'cells'){_suffix_hint(path)}"
+        )
     try:
         # nbformat.reads, minus its second parse of the JSON
         major, minor = nbformat.reader.get_version(raw)
@@ -103,19 +105,30 @@ def _parse(path: Path, data: bytes) -> object:
     except UnicodeDecodeError as e:
         raise UsageError(
             f"{path}: not UTF-8 text (byte {e.start}); notebooks are UTF-8 JSON"
+            f"{_suffix_hint(path)}"
         ) from None
     if not text.strip():
-        raise UsageError(f"{path}: the file is empty, not a notebook")
+        raise UsageError(
+            f"{path}: the file is empty, not a notebook{_suffix_hint(path)}"
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise UsageError(
             f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+            f"{_suffix_hint(path)}"
         ) from None
     except RecursionError:
         raise UsageError(f"{path}: JSON nested too deeply to be a notebook") from None
     except ValueError as e:  # JSON, but not for Python: a 5,000-digit number
         raise UsageError(f"{path}: unreadable JSON: {str(e).split(';')[0]}") from None
+
+
+def _suffix_hint(path: Path) -> str:
+    """For a file that is not a notebook by its name: what nb2pipe reads."""
+    if path.suffix.lower() == ".ipynb":
+        return ""
+    return "; nb2pipe reads Jupyter notebooks (.ipynb)"
 
 
 def _check_kernel(path: Path, metadata: dict[str, object]) -> None:

@@ -29,9 +29,10 @@ def imported_modules(source: str) -> frozenset[str]:
     """Top-level modules a cell imports, anywhere in its code."""
     if "import" not in source:  # most cells: no need to parse them again
         return frozenset()
+    source = _as_python(source)
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         return frozenset()
     modules: set[str] = set()
     for node in ast.walk(tree):
@@ -40,6 +41,21 @@ def imported_modules(source: str) -> frozenset[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             modules.add(node.module.split(".")[0])
     return frozenset(modules)
+
+
+def _as_python(source: str) -> str:
+    """The cell as the step runs it: IPython's transform of `%magic` and `!cmd`
+    lines (which do not parse as written), and the body of a `%%time` or
+    `%%capture` cell, which IPython runs as code."""
+    from kalelike import magics  # imports IPython only for a cell with its syntax
+
+    if not magics.has_ipython_syntax(source):
+        return source
+    body = magics.cell_magic_body(source)
+    if body is not None:
+        name, text, _ = body
+        return _as_python(text) if name in ("time", "capture", "timeit") else ""
+    return magics.to_python(source)[0]
 
 
 @cache
@@ -88,6 +104,8 @@ def for_step(
     sources += [statement for _, statement in step.reimports.values()]
     modules = set().union(*(imported_modules(s) for s in sources))
     wanted = {_providers(SERIALIZER)[0]}
+    if any(c.ipython for c in prelude + step.code) and _providers("IPython"):
+        wanted.add(_providers("IPython")[0])  # the step runs its magics through it
     for module in sorted(modules - set(sys.stdlib_module_names)):
         pins = _providers(module)
         if pins:
@@ -150,3 +168,25 @@ def _installed_pin(name: str) -> str:
     except importlib.metadata.PackageNotFoundError:
         return ""
     return f"{dist.metadata['Name']}=={dist.metadata['Version']}"
+
+
+def with_producers(steps: list[Step], skip: frozenset[str] = frozenset()) -> None:
+    """Give each step also the packages of the steps whose values it receives.
+
+    A value loads only where its classes can be imported: a DataFrame that a
+    step importing pandas hands on needs pandas (and pyarrow, for an Arrow file)
+    in the step that receives it. The producers' own packages include what they
+    received in turn, so this reaches back through every step a value came by.
+    A step's own requirement for a distribution wins over a producer's. Inputs
+    named in `skip` (the environment variables) carry plain strings only.
+    """
+    by_name = {step.name: step for step in steps}
+    for step in steps:  # notebook order: producers come first
+        own = {_canonical(p) or p: p for p in step.packages}
+        for producer in sorted(
+            {i.producer for n, i in step.inputs.items() if n not in skip}
+        ):
+            source = by_name.get(producer)
+            for pin in source.packages if source is not None else ():
+                own.setdefault(_canonical(pin) or pin, pin)
+        step.packages = sorted(own.values())

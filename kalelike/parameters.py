@@ -1,9 +1,11 @@
 """The `pipeline-parameters` and `pipeline-metrics` cells."""
 
 import ast
+import json
 import math
 import re
 
+from kalelike.errors import UsageError
 from kalelike.findings import Finding, syntax_error
 from kalelike.model import Parameter
 from kalelike.notebook import Cell
@@ -172,3 +174,112 @@ def _metric_name(stmt: ast.stmt) -> str | None:
     ):
         value = value.args[0]
     return value.id if isinstance(value, ast.Name) else None
+
+
+# -- `--param NAME=VALUE` on the command line -----------------------------------
+
+# The form `--param` takes for each parameter type, as error messages say it.
+ACCEPTED = {
+    "int": "a whole number, like 3 or -2",
+    "float": "a finite number, like 0.5, 3 or 1e-3",
+    "bool": "true or false (any case), or 1 or 0",
+    "str": "any text",
+    "list": 'a JSON list, like [1, 2] or ["a", "b"]',
+    "dict": 'a JSON object, like {"key": 1}',
+}
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def parse_arguments(pairs: list[str], parameters: list[Parameter]) -> dict[str, object]:
+    """Check `NAME=VALUE` strings against the notebook's parameters and type them.
+
+    A bad one is a UsageError of one line naming the parameter, its type and the
+    form it takes, raised before anything runs. The later of two for one name wins.
+    """
+    kinds = {p.name: p.type for p in parameters}
+    values: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        shown = repr(_shorten(pair))
+        if not sep or not name:
+            raise UsageError(f"--param {shown}: expected NAME=VALUE")
+        if name not in kinds:
+            raise UsageError(f"--param {shown}: {_unknown(name, kinds)}")
+        kind = kinds[name]
+        try:
+            values[name] = _typed(kind, text)
+        except ValueError:
+            raise UsageError(
+                f"--param {shown}: parameter {name} is {_article(kind)} {kind}; "
+                f"give {ACCEPTED[kind]}"
+            ) from None
+    return values
+
+
+def as_pairs(values: dict[str, object]) -> list[str]:
+    """Checked values as the `NAME=VALUE` strings the generated script reads."""
+    pairs = []
+    for name, value in values.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (list, dict)):
+            text = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, float):
+            text = repr(value)
+        else:
+            text = str(value)
+        pairs.append(f"{name}={text}")
+    return pairs
+
+
+def _typed(kind: str, text: str) -> object:
+    """The value `text` stands for as a `kind` parameter; ValueError if none."""
+    if kind == "str":
+        return text
+    if kind == "bool":
+        try:
+            return _BOOLS[text.strip().lower()]
+        except KeyError:
+            raise ValueError(text) from None
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(text)
+        return number
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(text) from None
+    if type(value).__name__ != kind or not _json_safe(value):
+        raise ValueError(text)
+    return value
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a value KFP passes")  # NaN, Infinity
+
+
+def _unknown(name: str, kinds: dict[str, str]) -> str:
+    if not kinds:
+        return (
+            f"the notebook has no pipeline parameters, so none named {name!r}; "
+            "parameters are assignments in a cell tagged `pipeline-parameters`"
+        )
+    import difflib  # deferred: only a mistyped name needs it
+
+    close = difflib.get_close_matches(name, kinds, n=1)
+    if not close:
+        close = [k for k in kinds if k.lower() == name.lower()]
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    known = ", ".join(f"{k} ({kinds[k]})" for k in sorted(kinds))
+    return f"the notebook has no parameter {name!r}{hint}; its parameters: {known}"
+
+
+def _article(kind: str) -> str:
+    return "an" if kind == "int" else "a"
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kalelike.conversion import Conversion
-from kalelike.errors import RunFailed
+from kalelike.errors import RunFailed, UsageError
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STARTED = re.compile(r"Executing task '([^']+)'")
@@ -37,8 +37,19 @@ def run_local(
     echo: Callable[[str], None],
     verbose: bool = False,
     cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> list[StepLog]:
     """Run every step in a subprocess of this Python; one line a finished step."""
+    try:
+        pipeline_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=pipeline_root):
+            pass
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise UsageError(
+            f"cannot write the run's folder {pipeline_root}: {reason}; "
+            "run from a folder you can write to, or give --pipeline-root"
+        ) from None
     with tempfile.TemporaryDirectory(prefix="nb2pipe-") as folder:
         script = Path(folder) / "pipeline.py"
         script.write_text(conversion.script, encoding="utf-8")
@@ -46,7 +57,8 @@ def run_local(
         command += ["--pipeline-root", str(pipeline_root)]
         for pair in arguments:
             command += ["--param", pair]
-        return _follow(command, echo, verbose, conversion.pipeline.notebook, cwd)
+        notebook = conversion.pipeline.notebook
+        return _follow(command, echo, verbose, notebook, cwd, env)
 
 
 def _follow(
@@ -55,6 +67,7 @@ def _follow(
     verbose: bool,
     notebook: str,
     cwd: Path | None,
+    env: dict[str, str] | None = None,
 ) -> list[StepLog]:
     steps: list[StepLog] = []
     current: StepLog | None = None
@@ -64,6 +77,7 @@ def _follow(
     with subprocess.Popen(
         command,
         cwd=cwd,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -87,8 +101,8 @@ def _follow(
                     if not verbose:
                         word = "done" if current.status == "SUCCESS" else "FAILED"
                         echo(f"{current.name}: {word} in {current.seconds:.2f} s")
-                elif current is not None:
-                    current.lines.append(line)
+                elif current is not None and not current.status:
+                    current.lines.append(line)  # the step's own log, not kfp's after
             child.wait()
         except BaseException:
             _stop(child)

@@ -346,6 +346,21 @@ def read_notebook(
     return _apply(config, options), findings
 
 
+def project_problem(key: str, value: object) -> str:
+    """Why a `[tool.nb2pipe]` default for metadata key `key` is refused, or "".
+
+    The same checks as the notebook's own metadata; the message starts with the
+    key (`steps_defaults: tag 'retry:two': ...`), for the caller to name the file.
+    """
+    reader = _READERS.get(key)
+    if reader is None:
+        return ""
+    findings: list[Finding] = []
+    reader(NotebookSettings(), value, _Place(key, findings))
+    errors = [f.message for f in findings if f.severity == "error"]
+    return errors[0].removeprefix(f"{METADATA_KEY}.") if errors else ""
+
+
 def check_options(options: Options) -> None:
     """Bad command-line values are usage errors, not findings."""
     for where, image in [
@@ -470,7 +485,13 @@ def _read_defaults(config: _Config, value: object, place: _Place) -> _Config:
         return config
     for tag in value:
         if not tag.strip().startswith(prefixes):
-            place.error(f"{tag!r} is not a setting tag; settings start with {prefixes}")
+            from kalelike.tags import did_you_mean  # deferred: tags imports FORMS
+
+            hint = did_you_mean(tag.strip(), tuple(FORMS))
+            known = ", ".join(f"`{p}`" for p in prefixes)
+            place.error(
+                f"{tag!r} is not a setting tag{hint}; settings start with {known}"
+            )
     tags = [(t.strip(), None) for t in value if t.strip().startswith(prefixes)]
     defaults = _layer(tags, None, place.findings)
     return replace(config, steps_defaults=tuple(defaults.items()))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from kalelike.findings import Finding
 from kalelike.notebook import Cell, Notebook
+from kalelike.settings import FORMS
 
 ROLE_TAGS = {
     "imports": "imports",
@@ -23,8 +24,27 @@ ROLE_TAGS = {
     "skip": "skip",
 }
 # Kale writes these; they carry settings a later stage reads, not roles.
-SETTING_PREFIXES = ("limit:", "image:", "annotation:", "label:", "cache:", "retry:")
-SETTING_PREFIXES += ("timeout:", "secret:")
+SETTING_PREFIXES = tuple(f"{prefix}:" for prefix in FORMS)
+# Tags of the form `PREFIX:VALUE`, each with the value's form, as a person writes
+# it; with ROLE_TAGS, every tag nb2pipe reads (for the unknown-tag message).
+VALUE_TAGS = {
+    "step": "NAME",
+    "block": "NAME",
+    "prev": "NAME",
+    "image": "IMAGE",
+    "limit": "cpu:N",
+    "cache": "enabled",
+    "retry": "N",
+    "timeout": "SECONDS",
+    "annotation": "KEY:VALUE",
+    "label": "KEY:VALUE",
+    "secret": "NAME:KEY:ENV",
+}
+KNOWN_TAGS = (
+    "`step:NAME` (or `block:NAME`), `prev:NAME`, `imports`, `functions`, "
+    "`pipeline-parameters` (or `parameters`), `pipeline-metrics`, `skip`, and the "
+    "setting tags " + ", ".join(f"`{p}:{VALUE_TAGS[p]}`" for p in FORMS)
+)
 FIRST_STEP = "start"
 
 
@@ -262,9 +282,8 @@ def _read_tags(
                     None,
                     "warning",
                     "unknown-tag",
-                    f"unknown tag {tag!r} is ignored; step tags are `step:NAME`, "
-                    "`prev:NAME`, `imports`, `functions`, `pipeline-parameters`, "
-                    "`pipeline-metrics` and `skip`",
+                    f"unknown tag {tag!r} is ignored{did_you_mean(tag)}; "
+                    f"known tags: {KNOWN_TAGS}",
                 )
             )
     return role, name, prev, settings
@@ -286,3 +305,26 @@ def _checked_name(cell: Cell, raw: str, findings: list[Finding]) -> str | None:
         )
         return None
     return name
+
+
+def did_you_mean(tag: str, prefixes: tuple[str, ...] = ()) -> str:
+    """` (did you mean `step:train`?)` for a mistyped tag, else "".
+
+    The tag is compared, without regard to case, with every tag nb2pipe reads, or
+    only with `prefixes` (such as the setting tags); a prefix keeps the value.
+    """
+    import difflib  # deferred: only a mistyped tag needs it
+
+    words = list(prefixes) or [*ROLE_TAGS, *VALUE_TAGS]
+    head, sep, rest = tag.partition(":")
+    if not sep:  # `step train`, `step=train`: a prefix and a value, mistyped
+        match = re.match(r"([A-Za-z]+)[\s=_/.-]+(\S.*)", tag)
+        if match and match.group(1).lower() in VALUE_TAGS:
+            head, rest = match.groups()
+    close = difflib.get_close_matches(head.lower(), words, n=1, cutoff=0.7)
+    if not close:
+        return ""
+    word = close[0]
+    value = rest or VALUE_TAGS.get(word, "")
+    suggestion = f"{word}:{value}" if word in VALUE_TAGS else word
+    return "" if suggestion == tag else f" (did you mean `{suggestion}`?)"

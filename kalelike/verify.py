@@ -3,23 +3,36 @@
 The notebook runs top to bottom with nbclient in one temporary directory, with a
 cell added after each step's last cell that saves the values the step hands on; the
 pipeline runs with kfp.local in another. Every value that crosses a step boundary,
-and every file both runs leave behind, is compared.
+what each last step (one no other step follows) binds, and every file both runs
+leave behind, are compared.
 """
 
+import ast
+import json
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kalelike import render
+from kalelike.analysis import assigned_names
 from kalelike.conversion import Conversion
-from kalelike.run import run_local
+from kalelike.errors import RunFailed
+from kalelike.flow import ENVIRON
+from kalelike.model import Step
+from kalelike.run import _stop, run_local
 
 SAVED = ".nb2pipe_values"
+FINAL = ".nb2pipe_final"  # what last steps bind, in both runs
 RUNS = "nb2pipe_runs"
+FINAL_VARIABLE = "NB2PIPE_VERIFY_FINAL"  # read by run_step, see step_runtime.py
 
 
 @dataclass(frozen=True)
@@ -34,51 +47,150 @@ def verify(
     conversion: Conversion, path: Path, echo: Callable[[str], None]
 ) -> list[Row]:
     """Run notebook and pipeline side by side; one row a compared value or file."""
-    with tempfile.TemporaryDirectory(prefix="nb2pipe-verify-") as folder:
+    # A Ctrl-C may leave a kernel writing here for a moment: clean up regardless.
+    with tempfile.TemporaryDirectory(
+        prefix="nb2pipe-verify-", ignore_cleanup_errors=True
+    ) as folder:
         notebook_dir, pipeline_dir = Path(folder, "notebook"), Path(folder, "pipeline")
         notebook_dir.mkdir()
         pipeline_dir.mkdir()
         shutil.copy(path, notebook_dir / path.name)
         shutil.copy(path, pipeline_dir / path.name)
+        finals = last_steps(conversion)
         echo("running the notebook top to bottom ...")
-        _run_notebook(conversion, notebook_dir / path.name)
+        _run_notebook(conversion, notebook_dir / path.name, finals, Path(folder))
         echo("running the pipeline with kfp.local ...")
-        run_local(conversion, pipeline_dir / RUNS, [], echo, cwd=pipeline_dir)
+        request = {
+            "folder": str(pipeline_dir / FINAL),
+            "steps": {
+                f"cell {cell + 1}": {"step": step.name, "names": names}
+                for step, names in finals
+                for cell in step.cells
+            },
+        }
+        environment = {**os.environ, FINAL_VARIABLE: json.dumps(request)}
+        run_local(
+            conversion, pipeline_dir / RUNS, [], echo, cwd=pipeline_dir, env=environment
+        )
         rows = _compare_values(conversion, notebook_dir / SAVED, pipeline_dir / RUNS)
+        rows += _compare_finals(finals, notebook_dir / FINAL, pipeline_dir / FINAL)
         return rows + _compare_files(notebook_dir, pipeline_dir, path.name)
 
 
-def _run_notebook(conversion: Conversion, path: Path) -> None:
-    import nbclient
+def last_steps(conversion: Conversion) -> list[tuple[Step, list[str]]]:
+    """Each step no other step follows, with the names its cells bind."""
+    steps = conversion.pipeline.steps
+    followed = {before for step in steps for before in step.after}
+    return [(s, _binds(s)) for s in steps if s.name not in followed]
+
+
+def _binds(step: Step) -> list[str]:
+    """Names the step's cells bind at their top level, imports left out."""
+    names: set[str] = set()
+    for cell in step.code:
+        source = cell.source
+        try:
+            if cell.ipython:
+                from IPython.core.inputtransformer2 import TransformerManager
+
+                source = TransformerManager().transform_cell(source)
+            names |= assigned_names(ast.parse(source))
+        except (SyntaxError, ValueError):
+            continue
+    return sorted(n for n in names if not n.startswith("__nb2pipe"))
+
+
+_CHILD = """
+import sys
+import nbclient, nbformat
+path, cwd = sys.argv[1], sys.argv[2]
+nb = nbformat.read(path, as_version=4)
+client = nbclient.NotebookClient(nb, timeout=600, resources={"metadata": {"path": cwd}})
+try:
+    client.execute()
+except nbclient.exceptions.CellExecutionError as e:
+    print(f"NB2PIPE-FAILED {e.ename}: {e.evalue}", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
+def _run_notebook(
+    conversion: Conversion,
+    path: Path,
+    finals: list[tuple[Step, list[str]]],
+    scratch: Path,
+) -> None:
+    """Run the notebook with savers added, in a process and session of its own.
+
+    The kernel's and nbclient's own messages go to a log; a Ctrl-C reaches nb2pipe
+    alone, which then stops the run (nbclient shuts its kernel down).
+    """
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    last_cell = {}
+    savers: dict[int, list[str]] = {}
     for step in conversion.pipeline.steps:
         if step.outputs:
-            last_cell[max(step.cells)] = step
-    for index in sorted(last_cell, reverse=True):
-        step = last_cell[index]
-        folder = str(path.parent / SAVED / step.name)
-        nb.cells.insert(
-            index + 1, nbformat.v4.new_code_cell(_saver(sorted(step.outputs), folder))
-        )
-    client = nbclient.NotebookClient(
-        nb, timeout=600, resources={"metadata": {"path": str(path.parent)}}
-    )
-    client.execute()
+            folder = str(path.parent / SAVED / step.name)
+            savers.setdefault(max(step.cells), []).append(
+                _saver(sorted(step.outputs), folder)
+            )
+    for step, names in finals:
+        if names:
+            folder = str(path.parent / FINAL / step.name)
+            savers.setdefault(max(step.cells), []).append(
+                _saver(names, folder, final=True)
+            )
+    for index in sorted(savers, reverse=True):
+        source = "".join(savers[index])
+        nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    run_copy = scratch / "notebook-with-savers.ipynb"
+    nbformat.write(nb, run_copy)
+    log = scratch / "notebook.log"
+    command = [sys.executable, "-c", _CHILD, str(run_copy), str(path.parent)]
+    with (
+        open(log, "w", encoding="utf-8") as out,
+        subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        ) as child,
+    ):
+        try:
+            child.wait()
+        except BaseException:
+            _stop(child)
+            raise
+    if child.returncode != 0:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        failed = [x for x in lines if x.startswith("NB2PIPE-FAILED ")]
+        detail = failed[-1].removeprefix("NB2PIPE-FAILED ") if failed else ""
+        detail = detail or "\n".join(lines[-15:])
+        raise RunFailed(f"the notebook's own run failed: {detail}")
 
 
-def _saver(names: list[str], folder: str) -> str:
+def _saver(names: list[str], folder: str, final: bool = False) -> str:
+    # The environment is saved whole; the comparison takes the variables the
+    # pipeline carried. A last step's value that does not pickle leaves an empty
+    # file, which is not compared.
     return (
-        "def __nb2pipe_save(names, folder):\n"
+        "def __nb2pipe_save(names, folder, final):\n"
         "    import os, cloudpickle\n"
         "    os.makedirs(folder, exist_ok=True)\n"
         "    for name in names:\n"
-        "        if name in globals():\n"
-        "            with open(os.path.join(folder, name), 'wb') as f:\n"
-        "                cloudpickle.dump(globals()[name], f)\n"
-        f"__nb2pipe_save({names!r}, {folder!r})\n"
+        "        if name == 'os.environ':\n"
+        "            value = dict(os.environ)\n"
+        "        elif name in globals():\n"
+        "            value = globals()[name]\n"
+        "        else:\n"
+        "            continue\n"
+        "        path = os.path.join(folder, name)\n"
+        "        try:\n"
+        "            with open(path, 'wb') as f:\n"
+        "                cloudpickle.dump(value, f)\n"
+        "        except Exception:\n"
+        "            if not final:\n"
+        "                raise\n"
+        "            open(path, 'wb').close()\n"
+        f"__nb2pipe_save({names!r}, {folder!r}, {final!r})\n"
         "del __nb2pipe_save\n"
     )
 
@@ -89,12 +201,47 @@ def _compare_values(conversion: Conversion, saved: Path, runs: Path) -> list[Row
     folders = render.artifact_folders(conversion.pipeline)
     for (step, name), (task, output) in sorted(folders.items()):
         mine, theirs = saved / step / name, run / task / output
+        b = load(theirs) if theirs.exists() else None
+        if b is UNBOUND:  # bound on some paths only, and not on the path taken
+            equal = not mine.exists()
+            rows.append(Row(name, step, equal, "" if equal else "unbound in pipeline"))
+            continue
         if not mine.exists() or not theirs.exists():
             missing = "notebook" if not mine.exists() else "pipeline"
             rows.append(Row(name, step, False, f"no value in the {missing} run"))
             continue
-        a, b = load(mine), load(theirs)
+        a = load(mine)
+        if name == ENVIRON and isinstance(a, dict) and isinstance(b, dict):
+            # The variables the pipeline carried, against the notebook's.
+            a = {key: a.get(key) for key in b}
         rows.append(Row(name, step, same(a, b), "" if same(a, b) else _diff(a, b)))
+    return rows
+
+
+def _compare_finals(
+    finals: list[tuple[Step, list[str]]], mine_dir: Path, theirs_dir: Path
+) -> list[Row]:
+    """What each last step binds; a value one run cannot pickle is left out."""
+    rows = []
+    for step, names in finals:
+        for name in names:
+            mine, theirs = mine_dir / step.name / name, theirs_dir / step.name / name
+            if not mine.exists() and not theirs.exists():
+                continue  # unbound in both
+            if not mine.exists() or not theirs.exists():
+                missing = "notebook" if not mine.exists() else "pipeline"
+                rows.append(
+                    Row(name, step.name, False, f"unbound in the {missing} run")
+                )
+                continue
+            if mine.stat().st_size == 0 or theirs.stat().st_size == 0:
+                continue
+            try:
+                a, b = load(mine), load(theirs)
+            except Exception:  # noqa: BLE001 - a value we cannot read back
+                continue
+            equal = same(a, b)
+            rows.append(Row(name, step.name, equal, "" if equal else _diff(a, b)))
     return rows
 
 
@@ -103,7 +250,11 @@ def _compare_files(notebook_dir: Path, pipeline_dir: Path, notebook: str) -> lis
         found = {}
         for p in root.rglob("*"):
             rel = p.relative_to(root).as_posix()
-            if p.is_file() and rel != notebook and not rel.startswith((SAVED, RUNS)):
+            if (
+                p.is_file()
+                and rel != notebook
+                and not rel.startswith((SAVED, FINAL, RUNS))
+            ):
                 found[rel] = p.read_bytes()
         return found
 
@@ -146,7 +297,36 @@ class _Unpickler(pickle.Unpickler):
     """
 
     def persistent_load(self, pid: Any) -> object:
+        if pid == "nb2pipe:unbound":
+            return UNBOUND
+        if pid == "nb2pipe:function":  # a notebook function, given empty globals
+            return _rebuild
+        if pid == "nb2pipe:restore":
+            return _restore
         return type(str(pid), (), {})
+
+
+class _Unbound:
+    """A name a step hands on but left unbound (bound on some paths only)."""
+
+    def __repr__(self) -> str:
+        return "<unbound>"
+
+
+UNBOUND = _Unbound()
+
+
+def _rebuild(code: types.CodeType, name: str) -> types.FunctionType:
+    cells = tuple(types.CellType() for _ in code.co_freevars) or None
+    return types.FunctionType(code, {}, name, None, cells)
+
+
+def _restore(function: types.FunctionType, state: tuple[dict, dict]) -> None:
+    cells, attributes = state
+    for i, value in cells.items():
+        function.__closure__[i].cell_contents = value  # type: ignore[index]
+    for attribute, value in attributes.items():
+        setattr(function, attribute, value)
 
 
 def same(a: object, b: object) -> bool:

@@ -1,8 +1,10 @@
 """Snippet tests: cells in, each step's inputs, outputs and findings out."""
 
+import ast
+
 import pytest
 
-from kalelike import analyze
+from kalelike import analysis, analyze
 
 
 def flow(notebook, *cells):
@@ -492,3 +494,275 @@ def test_parameter_rebound_on_some_paths_still_reaches_the_step(notebook):
     )
     assert pipeline.step("a").parameters == {"FAST", "RATE"}
     assert pipeline.step("b").inputs["RATE"].producer == "a"
+
+
+def changed_by(notebook, change, setup="a = b = flag = items = groups = None"):
+    """Steps: a binds, b makes `change`, c reads everything; b's outputs."""
+    steps, pipeline = flow(
+        notebook,
+        (["imports"], "import os\nimport random\nimport numpy as np"),
+        (["step:a"], setup),
+        (["step:b"], change),
+        (["step:c"], "print(a, b, flag, items, groups)"),
+    )
+    assert errors(pipeline) == []
+    return set(steps["b"][1])
+
+
+@pytest.mark.parametrize(
+    ("change", "changed"),
+    [
+        ("list(groups.values())[0].append(100)", {"groups"}),
+        ("(a if flag else b).append(100)", {"a", "b", "flag"}),
+        ("list(groups.values())[0][0] = 5", {"groups"}),
+        ("[v for v in groups][0].sort()", {"groups"}),
+        ("max(a, b, key=len).append(1)", {"a", "b"}),
+    ],
+)
+def test_change_through_a_receiver_without_one_root_changes_every_name_in_it(
+    notebook, change, changed
+):
+    assert changed_by(notebook, change) == changed
+
+
+def test_unresolved_receiver_does_not_charge_builtins_or_called_functions(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["functions"], "def make(x):\n    return [x]"),
+        (["step:a"], "n = 1"),
+        (["step:b"], "make(n).append(2)\nsorted(range(n)).reverse()"),
+        (["step:c"], "print(n, make, sorted)"),
+    )
+    assert steps["b"] == (["n"], ["n"])
+    assert pipeline.step("c").inputs.keys() == {"n"}
+
+
+@pytest.mark.parametrize(
+    ("functions", "call"),
+    [
+        ("def add_to(target, x):\n    target.append(x)", "add_to(x=2, target=items)"),
+        ("def add_to(*, target):\n    target.append(1)", "add_to(target=items)"),
+        ("def add_to(*targets):\n    targets[0].append(1)", "add_to(items)"),
+        ("def add_to(target, x):\n    target.append(x)", "add_to(*[items, 2])"),
+        (
+            "def add_one(lst):\n    target = lst\n    target.append(1)",
+            "add_one(items)",
+        ),
+        (
+            "def add_one(lst):\n    for t in [lst]:\n        t.append(1)",
+            "add_one(items)",
+        ),
+        (
+            "class Helper:\n    def add_to(self, target, x):\n"
+            "        target.append(x)\nh = Helper()",
+            "h.add_to(items, 2)",
+        ),
+        (
+            "class Helper:\n    @staticmethod\n    def add_to(target):\n"
+            "        target.append(1)\nh = Helper()",
+            "h.add_to(items)",
+        ),
+        (
+            "class Box:\n    def __init__(self, target):\n        target.append(self)",
+            "box = Box(items)",
+        ),
+    ],
+)
+def test_notebook_function_changing_an_argument_however_passed(
+    notebook, functions, call
+):
+    steps, _ = flow(
+        notebook,
+        (["functions"], functions),
+        (["step:a"], "items = [1]"),
+        (["step:b"], call),
+        (["step:c"], "print(items)"),
+    )
+    assert "items" in steps["b"][1]
+
+
+def test_method_argument_positions_skip_self(notebook):
+    steps, _ = flow(
+        notebook,
+        (
+            ["functions"],
+            "class Helper:\n    def add_to(self, target, x):\n"
+            "        target.append(x)\nh = Helper()",
+        ),
+        (["step:a"], "items = [1]\nother = [2]"),
+        (["step:b"], "h.add_to(items, other)"),
+        (["step:c"], "print(items, other)"),
+    )
+    assert steps["b"][1] == ["items"]
+
+
+def test_method_changing_self_changes_the_receiver_even_if_read_only_by_name(
+    notebook,
+):
+    steps, _ = flow(
+        notebook,
+        (
+            ["functions"],
+            "class Counter:\n    def get(self):\n        self.n = 1\n"
+            "        return self.n",
+        ),
+        (["step:a"], "c = Counter()"),
+        (["step:b"], "v = c.get()"),
+        (["step:c"], "print(c, v)"),
+    )
+    assert steps["b"][1] == ["c", "v"]
+
+
+def test_function_changing_a_global_through_a_local_alias(notebook):
+    steps, _ = flow(
+        notebook,
+        (["functions"], "def remember(k):\n    d = CACHE\n    d[k] = 1"),
+        (["step:a"], "CACHE = {}"),
+        (["step:b"], "remember('x')"),
+        (["step:c"], "print(CACHE)"),
+    )
+    assert steps["b"] == (["CACHE"], ["CACHE"])
+
+
+@pytest.mark.parametrize(
+    ("setup", "change", "changed"),
+    [
+        ("items = iter([1, 2])", "first = next(items)", {"items"}),
+        ("items = zip([1], [2])", "for pair in items:\n    pass", {"items"}),
+        ("items = enumerate('ab')", "pairs = dict(items)", {"items"}),
+        ("items = map(str, [1])", "n = [x for x in items]", {"items"}),
+        ("a = np.random.default_rng(0)", "part = sorted([3, 1], key=a.random)", {"a"}),
+        ("a = np.random.default_rng(0)", "part = b.sample(5, random_state=a)", {"a"}),
+        ("a = random.Random(0)", "s = a.sample(range(100), 3)", {"a"}),
+        ("a = np.arange(3.0)", "np.add(a, 1, out=a)", {"a"}),
+        ("a = np.arange(3.0)", "np.add(a, 1, out=(b,))", {"b"}),
+        ("items = []", "list(map(items.append, [1, 2]))", {"items"}),
+        ("a = [1].append", "a(2)", {"a"}),
+        ("groups = {'f': [].append}", "groups['f'](1)", {"groups"}),
+    ],
+)
+def test_values_whose_use_changes_them(notebook, setup, change, changed):
+    setup = "a = b = flag = items = groups = None\n" + setup
+    assert changed <= changed_by(notebook, change, setup)
+
+
+def test_stateful_global_used_in_a_function_is_changed_by_the_call(notebook):
+    steps, _ = flow(
+        notebook,
+        (["imports"], "import random"),
+        (["functions"], "def draw():\n    return rng.sample(range(9), 2)"),
+        (["step:a"], "rng = random.Random(0)"),
+        (["step:b"], "s = draw()"),
+        (["step:c"], "t = draw()"),
+    )
+    assert steps["b"] == (["rng"], ["rng"])
+
+
+def test_closure_called_from_a_function_is_changed_by_the_call(notebook):
+    steps, _ = flow(
+        notebook,
+        (["functions"], "def use():\n    return counter()"),
+        (["step:a"], "import itertools\ncounter = itertools.count().__next__"),
+        (["step:b"], "n1 = use()"),
+        (["step:c"], "n2 = use()"),
+    )
+    assert steps["b"] == (["counter"], ["counter"])
+
+
+def test_calling_a_value_from_a_step_changes_it(notebook):
+    steps, _ = flow(
+        notebook,
+        (
+            ["step:load"],
+            "def make():\n    state = []\n    def add(x):\n        state.append(x)\n"
+            "        return len(state)\n    return add\nadder = make()",
+        ),
+        (["step:one"], "n1 = adder(5)"),
+        (["step:two"], "n2 = adder(6)"),
+    )
+    assert steps["one"] == (["adder"], ["adder"])
+
+
+def test_calling_defs_classes_imports_and_builtins_changes_nothing(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["imports"], "from math import sqrt"),
+        (["functions"], "def f(x):\n    return x\n\nclass K:\n    pass"),
+        (["step:a"], "def g(x):\n    return x\nitems = [1]"),
+        (["step:b"], "v = [f(1), K(), sqrt(4), g(2), len(items), display(1)]"),
+        (["step:c"], "print(v, f, K, g, items, len, display)"),
+    )
+    assert steps["b"] == (["g", "items"], ["v"])
+    assert {n: i.producer for n, i in pipeline.step("c").inputs.items()} == {
+        "g": "a",
+        "items": "a",
+        "v": "b",
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "os.environ.pop('MODE')",
+        "del os.environ['MODE']",
+        "os.environ.update({'MODE': 'x'})",
+        "os.environ.clear()",
+        "os.unsetenv('MODE')",
+        "os.putenv(key, 'x')",
+    ],
+)
+def test_every_change_of_the_environment_is_handed_on(notebook, change):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "import os"),
+        (["step:a"], "os.environ['MODE'] = 'prod'\nkey = 'MODE'"),
+        (["step:b"], change),
+        (["step:c"], "mode = os.getenv('MODE', 'none')"),
+    )
+    assert pipeline.step("c").inputs["os.environ"].producer == "b"
+
+
+def test_environment_read_in_a_function_is_charged_to_the_caller(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "import os, subprocess"),
+        (
+            ["functions"],
+            "def mode():\n    return os.environ.get('MODE', 'dev')\n\n"
+            "def shell():\n    subprocess.run(['env'])\n\n"
+            "def set_mode():\n    os.environ['MODE'] = 'x'",
+        ),
+        (["step:a"], "os.environ['MODE'] = 'prod'"),
+        (["step:b"], "m = mode()"),
+        (["step:c"], "shell()"),
+        (["step:d"], "set_mode()"),
+        (["step:e"], "m = mode()"),
+    )
+    assert pipeline.step("b").inputs["os.environ"].producer == "a"
+    assert pipeline.step("c").inputs["os.environ"].producer == "a"
+    assert pipeline.step("e").inputs["os.environ"].producer == "d"
+
+
+def test_assigned_names_are_what_a_cell_leaves_behind():
+    tree = ast.parse(
+        "import os\n"
+        "from math import sqrt as root\n"
+        "coverage = {w: 1 for w, _ in pairs}\n"
+        "total = sum(y for x in xs if (y := x * 2))\n"
+        "for i, (a, *rest) in enumerate(rows):\n"
+        "    pass\n"
+        "def f(local):\n"
+        "    inner = local\n"
+        "class C:\n"
+        "    attribute = 1\n"
+    )
+    assert analysis.assigned_names(tree) == {
+        "coverage",
+        "total",
+        "y",
+        "i",
+        "a",
+        "rest",
+        "f",
+        "C",
+    }

@@ -152,3 +152,123 @@ def test_help_lists_exit_codes():
     result = invoke("--help")
     assert result.exit_code == 0
     assert "70" in result.stdout and "findings" in result.stdout
+
+
+# -- `--param NAME=VALUE`, checked before anything runs --------------------------
+
+TYPED = [
+    ("N = 3\nRATE = 0.5\nNAME = 'x'\nFLAG = True", ["pipeline-parameters"]),
+    ("VALUES = [1, 2]\nOPTIONS = {'a': 1}", ["pipeline-parameters"]),
+    ("out = [N, RATE, NAME, FLAG, VALUES, OPTIONS]", ["step:use"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("pair", "words"),
+    [
+        ("N=abc", "parameter N is an int; give a whole number"),
+        ("N=2.5", "parameter N is an int; give a whole number"),
+        ("RATE=fast", "parameter RATE is a float; give a finite number"),
+        ("RATE=nan", "parameter RATE is a float; give a finite number"),
+        ("FLAG=flase", "parameter FLAG is a bool; give true or false"),
+        ("FLAG=yes", "parameter FLAG is a bool; give true or false"),
+        ("VALUES=oops", "parameter VALUES is a list; give a JSON list"),
+        ("VALUES={}", "parameter VALUES is a list; give a JSON list"),
+        ("OPTIONS=[1]", "parameter OPTIONS is a dict; give a JSON object"),
+        ("OPTIONS={'a': 1}", "parameter OPTIONS is a dict; give a JSON object"),
+        ("RATES=0.1", "no parameter 'RATES' (did you mean RATE?); its parameters: "),
+        ("N", "expected NAME=VALUE"),
+        ("=3", "expected NAME=VALUE"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_a_bad_param_is_one_line_and_exit_2_before_anything_runs(
+    notebook, command, pair, words
+):
+    path = notebook(TYPED)
+    # Port 9 (discard) on this machine: a submit that got as far would exit 4.
+    extra = ["--host", "http://127.0.0.1:9"] if command == "submit" else []
+    result = invoke(command, str(path), *extra, "--param", pair)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"nb2pipe: --param {pair!r}: ")
+    assert words in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_a_param_names_the_types_of_all_parameters_when_unknown(notebook):
+    result = invoke("run", str(notebook(TYPED)), "--param", "RATE_X=0.1")
+    assert result.exit_code == 2
+    assert "FLAG (bool), N (int), NAME (str), OPTIONS (dict), RATE (float)" in (
+        result.stderr
+    )
+
+
+def test_a_notebook_without_parameters_says_so(notebook):
+    path = notebook([("data = list(range(3))", ["step:load"])])
+    result = invoke("run", str(path), "--param", "RATE=0.1")
+    assert result.exit_code == 2
+    assert "the notebook has no pipeline parameters" in result.stderr
+
+
+def test_good_params_are_typed_and_passed_on_in_one_spelling():
+    from kalelike.model import Parameter
+    from kalelike.parameters import as_pairs, parse_arguments
+
+    parameters = [
+        Parameter(name, kind, None, 0)
+        for name, kind in [
+            ("N", "int"),
+            ("RATE", "float"),
+            ("NAME", "str"),
+            ("FLAG", "bool"),
+            ("OFF", "bool"),
+            ("VALUES", "list"),
+            ("OPTIONS", "dict"),
+        ]
+    ]
+    pairs = [
+        "N=-4",
+        "RATE=3",
+        "NAME=a=b, 'c'",
+        "FLAG=TRUE",
+        "OFF=0",
+        'VALUES=[1, "x"]',
+        'OPTIONS={"a": {"b": false}}',
+    ]
+    values = parse_arguments(pairs, parameters)
+    assert values == {
+        "N": -4,
+        "RATE": 3.0,
+        "NAME": "a=b, 'c'",
+        "FLAG": True,
+        "OFF": False,
+        "VALUES": [1, "x"],
+        "OPTIONS": {"a": {"b": False}},
+    }
+    assert type(values["RATE"]) is float
+    assert as_pairs(values) == [
+        "N=-4",
+        "RATE=3.0",
+        "NAME=a=b, 'c'",
+        "FLAG=true",
+        "OFF=false",
+        'VALUES=[1, "x"]',
+        'OPTIONS={"a": {"b": false}}',
+    ]
+    assert parse_arguments(as_pairs(values), parameters) == values
+
+
+def test_a_python_file_is_refused_with_a_hint(tmp_path: Path):
+    path = tmp_path / "train.py"
+    path.write_text("print('hello')\n")
+    result = invoke("convert", str(path))
+    assert result.exit_code == 2
+    assert "not valid JSON (line 1, column 1" in result.stderr
+    assert "nb2pipe reads Jupyter notebooks (.ipynb)" in result.stderr
+    notebook_file = tmp_path / "broken.ipynb"
+    notebook_file.write_text("print('hello')\n")
+    result = invoke("convert", str(notebook_file))
+    assert result.exit_code == 2
+    assert "nb2pipe reads Jupyter notebooks" not in result.stderr

@@ -130,3 +130,55 @@ def test_a_mistake_in_the_table_is_a_usage_error_naming_the_file(
     assert message in result.stderr
     assert str(toml) in result.stderr or "[tool.nb2pipe]" in result.stderr
     assert not (tmp_path / "nb_pipeline.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            'steps_defaults = ["retry:two"]',
+            "[tool.nb2pipe] steps_defaults: tag 'retry:two': 'two' is not a number "
+            "of retries; accepted: `retry:N`",
+        ),
+        (
+            'steps_defaults = ["cahce:disabled"]',
+            "[tool.nb2pipe] steps_defaults: 'cahce:disabled' is not a setting tag "
+            "(did you mean `cache:disabled`?)",
+        ),
+        (
+            'workspace = {name = "Bad_PVC"}',
+            "[tool.nb2pipe] workspace: 'Bad_PVC' is not the name of a "
+            "PersistentVolumeClaim",
+        ),
+        (
+            'volumes = [{name = "data", mount_point = "data"}]',
+            "[tool.nb2pipe] volumes[0]: mount point 'data' is not an absolute path",
+        ),
+        ('kfp_host = "cluster"', "[tool.nb2pipe] kfp_host: 'cluster' is not an http"),
+        ("timeout = -1", "[tool.nb2pipe] timeout: -1 is not a whole number"),
+    ],
+)
+def test_a_bad_setting_value_in_the_table_names_the_file_and_key(
+    tmp_path, table, message
+):
+    toml = pyproject(tmp_path, table)
+    path = make_notebook(tmp_path / "nb.ipynb", CELLS)
+    result = invoke("convert", path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"nb2pipe: {toml}: ")
+    assert message in result.stderr
+    assert "kubeflow_notebook" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "nb_pipeline.py").exists()
+
+
+def test_good_setting_values_in_the_table_still_apply(tmp_path):
+    pyproject(
+        tmp_path,
+        'steps_defaults = ["retry:2", "cache:disabled"]\n'
+        'workspace = {name = "shared-pvc"}',
+    )
+    path = make_notebook(tmp_path / "nb.ipynb", CELLS)
+    pipeline = analyze(path)
+    assert pipeline.steps[0].settings.retry == settings.Retry(2)
+    assert pipeline.settings.workspace == settings.Volume("shared-pvc", "/workspace")

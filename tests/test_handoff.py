@@ -173,12 +173,6 @@ def test_other_values_pickled(tmp_path: Path) -> None:
     exact(received["frame"], value["frame"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a step's pins come from its own imports only: one that receives an Arrow "
-    "file from a step importing pyarrow has no pyarrow on a cluster, unless its image "
-    "does (it then fails saying so); locally every step shares one environment",
-)
 def test_receiver_of_arrow_file_pins_pyarrow(notebook) -> None:
     path = notebook(
         [

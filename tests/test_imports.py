@@ -53,3 +53,11 @@ def test_no_heavy_import(notebook, tmp_path: Path, args: tuple[str, ...]) -> Non
 def test_ipython_only_for_magics(notebook, tmp_path: Path) -> None:
     notebook([*CELLS, ("%time total += 1", ["step:timed", "prev:total"])])
     assert heavy_imports(tmp_path, "convert", "nb.ipynb", "-o", "out.py") == ["IPython"]
+
+
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_a_bad_param_is_refused_before_kfp_is_imported(
+    notebook, tmp_path: Path, command: str
+) -> None:
+    notebook([("N = 3", ["pipeline-parameters"]), *CELLS])
+    assert heavy_imports(tmp_path, command, "nb.ipynb", "--param", "N=abc") == []

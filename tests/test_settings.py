@@ -716,3 +716,101 @@ def test_parameters_arrive_intact_in_a_local_run(notebook, monkeypatch, tmp_path
     )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "received.json").read_text()) == given
+
+
+# -- packages: magics, IPython, and what a step receives -------------------------
+
+
+CELLS_AB = [("a = [1]", ["step:a"]), ("b = len(a)", ["step:b"])]
+
+
+def _pins(step) -> set[str]:
+    return {pin.split("==")[0].lower() for pin in step.packages}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "%matplotlib inline\nimport yaml",
+        "!ls\nimport yaml",
+        "%pip install requests\nimport yaml",
+        "files = !ls\nimport yaml",
+        "%%time\nimport yaml",
+    ],
+)
+def test_imports_in_a_cell_with_magics_are_pinned(notebook, source):
+    path = notebook([(source, ["step:a"])])
+    step = conversion.analyze(path).step("a")
+    assert "pyyaml" in _pins(step)
+
+
+def test_a_step_that_runs_magics_pins_ipython(notebook):
+    path = notebook(
+        [
+            ("x = 1", ["step:plain"]),
+            ("%time y = x + 1", ["step:magic"]),
+        ]
+    )
+    pipeline = conversion.analyze(path)
+    assert "ipython" in _pins(pipeline.step("magic"))
+    assert "ipython" not in _pins(pipeline.step("plain"))
+
+
+def test_a_magic_in_the_prelude_pins_ipython_in_every_step(notebook):
+    path = notebook([("%matplotlib inline\nimport json", ["imports"])] + CELLS_AB)
+    pipeline = conversion.analyze(path)
+    assert all("ipython" in _pins(step) for step in pipeline.steps)
+
+
+def test_a_receiver_pins_what_its_producers_pin_transitively(notebook):
+    path = notebook(
+        [
+            ("import yaml\ndoc = yaml.safe_load('x: 1')", ["step:make"]),
+            ("import requests\nsame = doc", ["step:relay"]),
+            ("n = len(same)", ["step:use"]),
+            ("m = 1", ["step:alone"]),
+        ]
+    )
+    pipeline = conversion.analyze(path)
+    assert {"pyyaml", "requests"} <= _pins(pipeline.step("relay"))
+    assert {"pyyaml", "requests"} <= _pins(pipeline.step("use"))
+    assert _pins(pipeline.step("alone")) == {"cloudpickle"}
+
+
+def test_a_receivers_own_requirement_wins_over_its_producers(notebook):
+    path = notebook(
+        [
+            ("import yaml\ndoc = {}", ["step:make"]),
+            ("%pip install 'pyyaml>=5'\nn = len(doc)", ["step:use"]),
+        ]
+    )
+    packages = conversion.analyze(path).step("use").packages
+    assert "pyyaml>=5" in packages
+    assert not any(p.lower().startswith("pyyaml==") for p in packages)
+
+
+def test_environment_variables_carry_no_packages(notebook):
+    path = notebook(
+        [
+            ("import yaml\nimport os\nos.environ['A'] = '1'", ["step:make"]),
+            ("import os\nprint(os.environ['A'])", ["step:use"]),
+        ]
+    )
+    assert "pyyaml" not in _pins(conversion.analyze(path).step("use"))
+
+
+def test_no_packages_stays_empty_with_inputs(notebook):
+    path = notebook([("import yaml\na = 1", ["step:a"]), ("b = a", ["step:b"])])
+    pipeline = conversion.analyze(path, options=Options(packages=False))
+    assert [s.packages for s in pipeline.steps] == [[], []]
+
+
+# -- settings in [tool.nb2pipe] and mistyped setting tags ------------------------
+
+
+def test_a_mistyped_steps_default_suggests_the_setting(notebook):
+    path = notebook(CELLS_AB, kubeflow_notebook={"steps_defaults": ["retyr:2"]})
+    findings = conversion.analyze(path).findings
+    [bad] = [f for f in findings if f.code == "bad-metadata"]
+    assert "'retyr:2' is not a setting tag (did you mean `retry:2`?)" in bad.message
+    assert "`secret:`" in bad.message

@@ -171,3 +171,94 @@ def test_submit_with_a_bad_parameter_is_a_usage_error(server, notebook):
     assert result.exit_code == 2
     assert "--param 'MISSING=1'" in result.stderr
     assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("pair", "words"),
+    [
+        ("FLAG=flase", "FLAG is a bool parameter; give true or false"),
+        ("N=abc", "N is an int parameter; give a whole number"),
+        ("N=2.5", "N is an int parameter; give a whole number"),
+        ("VALUES={}", "VALUES is a list parameter; give a JSON list"),
+        ("MISSING=1", "expected NAME=VALUE, NAME one of ['FLAG', 'N', 'VALUES']"),
+    ],
+)
+def test_the_scripts_own_parser_refuses_a_bad_param_with_exit_2(
+    notebook, tmp_path: Path, pair, words
+):
+    path = notebook(
+        [
+            ("FLAG = True\nN = 2\nVALUES = [1]", ["pipeline-parameters"]),
+            ("out = [FLAG, N, VALUES]", ["step:use"]),
+        ]
+    )
+    script = tmp_path / "nb_pipeline.py"
+    script.write_text(conversion.convert(path).script)
+    done = subprocess.run(
+        [sys.executable, str(script), "--param", pair, "--output", "x.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"nb_pipeline.py: error: --param {pair!r}: {words}")
+    assert done.stderr.count("\n") == 1
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_the_scripts_own_parser_reads_every_type(notebook, tmp_path: Path):
+    path = notebook(
+        [
+            (
+                "FLAG = True\nN = 2\nRATE = 0.5\nVALUES = [1]\nOPTIONS = {}\nNAME = ''",
+                ["pipeline-parameters"],
+            ),
+            ("out = [FLAG, N, RATE, VALUES, OPTIONS, NAME]", ["step:use"]),
+        ]
+    )
+    (tmp_path / "script.py").write_text(conversion.convert(path).script)
+    pairs = ["FLAG=False", "N=-3", "RATE=2", 'VALUES=["a"]']
+    pairs += ['OPTIONS={"k": [true]}', "NAME=a=b"]
+    code = "import json, sys, script\n"
+    code += "print(json.dumps(script.parse_parameters(sys.argv[1:])))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *pairs],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout) == {
+        "FLAG": False,
+        "N": -3,
+        "RATE": 2.0,
+        "VALUES": ["a"],
+        "OPTIONS": {"k": [True]},
+        "NAME": "a=b",
+    }
+
+
+def test_submit_without_a_host_is_one_clean_line(notebook, monkeypatch, tmp_path):
+    monkeypatch.delenv("KF_PIPELINES_ENDPOINT", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config to find
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    path = notebook(CELLS)
+    result = invoke("submit", str(path))
+    assert result.exit_code == 4, result.output
+    assert "kube config" not in result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("nb2pipe: ")
+    assert result.stderr.count("\n") == 1
+    assert "pass --host URL" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["localhost:8080", "ftp://server", "http://", "x y"])
+def test_submit_refuses_a_host_that_is_no_url(notebook, host):
+    result = invoke("submit", str(notebook(CELLS)), "--host", host)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"nb2pipe: --host {host!r} is not an http:// or https:// address; give the "
+        "KFP server's URL, like http://localhost:8080\n"
+    )

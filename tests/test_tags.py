@@ -98,3 +98,62 @@ def test_markdown_and_empty_cells_are_ignored(tmp_path: Path):
     nbformat.write(nb, path)
     layout = tags.split(notebook.read(path))
     assert [c.index for c in layout.steps[0].cells] == [2]
+
+
+@pytest.mark.parametrize(
+    ("tag", "suggestion"),
+    [
+        ("setp:train", "step:train"),
+        ("Step:train", "step:train"),
+        ("step train", "step:train"),
+        ("blok:train", "block:train"),
+        ("cahce:disabled", "cache:disabled"),
+        ("limits:cpu:2", "limit:cpu:2"),
+        ("pipeline-metric", "pipeline-metrics"),
+        ("pipeline_parameters", "pipeline-parameters"),
+        ("imprts", "imports"),
+        ("functon", "functions"),
+        ("skp", "skip"),
+        ("step:", "step:NAME"),
+    ],
+)
+def test_a_mistyped_tag_warns_with_a_suggestion(notebook, tag, suggestion):
+    layout = layout_of(notebook, [("a = 1", ["step:s"]), ("b = a", [tag])])
+    [finding] = layout.findings
+    assert (finding.code, finding.severity) == ("unknown-tag", "warning")
+    assert f"(did you mean `{suggestion}`?)" in finding.message
+    # ignored, as Kale ignores it: the cell continues step s
+    assert [len(s.cells) for s in layout.steps] == [2]
+
+
+def test_the_unknown_tag_message_lists_every_tag(notebook):
+    layout = layout_of(notebook, [("a = 1", ["step:s", "colour:blue"])])
+    message = layout.findings[0].message
+    assert "did you mean" not in message
+    for known in [
+        "`step:NAME`",
+        "`block:NAME`",
+        "`prev:NAME`",
+        "`imports`",
+        "`functions`",
+        "`pipeline-parameters`",
+        "`parameters`",
+        "`pipeline-metrics`",
+        "`skip`",
+        "`image:IMAGE`",
+        "`limit:",
+        "`cache:",
+        "`retry:",
+        "`timeout:",
+        "`annotation:",
+        "`label:",
+        "`secret:",
+    ]:
+        assert known in message
+
+
+def test_every_setting_tag_is_in_the_vocabulary():
+    from kalelike import settings
+
+    assert set(settings.FORMS) <= set(tags.VALUE_TAGS)
+    assert tuple(f"{p}:" for p in settings.FORMS) == tags.SETTING_PREFIXES

@@ -165,17 +165,84 @@ def run_step(
     import pickle
 
     defined = {}  # the prelude's classes and functions, which every step defines
+    unbound = type("Unbound", (), {"__repr__": lambda self: "<unbound>"})()
+
+    def rebuild(code, name):
+        """A function of an earlier step, reading this step's globals."""
+        cells = tuple(types.CellType() for _ in code.co_freevars) or None
+        return types.FunctionType(code, namespace, name, None, cells)
+
+    def restore(function, state):
+        cells, attributes = state
+        for i, value in cells.items():
+            function.__closure__[i].cell_contents = value
+        for attribute, value in attributes.items():
+            setattr(function, attribute, value)
+
+    helpers = {"nb2pipe:function": rebuild, "nb2pipe:restore": restore}
+    helpers["nb2pipe:unbound"] = unbound
 
     class Pickler(cloudpickle.Pickler):
         def persistent_id(self, obj):
+            for pid, helper in helpers.items():
+                if obj is helper:
+                    return pid
             # By name, so a value of a notebook class is an instance of the class
             # the next step defines, and notebook functions read that step's globals.
             name = getattr(obj, "__qualname__", None)
             return name if name and defined.get(name) is obj else None
 
+        def reducer_override(self, obj):
+            # A function defined in the notebook (in a step, a method, inside a
+            # container or a closure) reads the globals of the step that loads it,
+            # as the notebook's one namespace would give it. Its closure and
+            # attributes are set after it exists, so a function that refers to
+            # itself pickles too.
+            if type(obj) is types.FunctionType and obj.__globals__ is namespace:
+                cells = {}
+                for i, cell in enumerate(obj.__closure__ or ()):
+                    try:
+                        value = cell.cell_contents
+                    except ValueError:  # an empty cell stays empty
+                        continue
+                    cells[i] = value
+                attributes = {
+                    attribute: getattr(obj, attribute)
+                    for attribute in (
+                        "__defaults__",
+                        "__kwdefaults__",
+                        "__qualname__",
+                        "__module__",
+                        "__doc__",
+                        "__annotations__",
+                        "__dict__",
+                    )
+                }
+                state = (cells, attributes)
+                return rebuild, (obj.__code__, obj.__name__), state, None, None, restore
+            return super().reducer_override(obj)
+
     class Unpickler(pickle.Unpickler):
         def persistent_load(self, name):
-            return namespace[name]
+            return helpers[name] if name in helpers else namespace[name]
+
+    def keep_final_values(request, cells):
+        """Save the names a last step binds, which `nb2pipe verify` compares."""
+        import json
+
+        request = json.loads(request)
+        step = next((request["steps"][c] for c in cells if c in request["steps"]), None)
+        if step is None:
+            return
+        folder = os.path.join(request["folder"], step["step"])
+        os.makedirs(folder, exist_ok=True)
+        for name in step["names"]:
+            if name in namespace:
+                path = os.path.join(folder, name)
+                try:
+                    save(namespace[name], path)
+                except Exception:  # noqa: BLE001 - not comparable: an empty file
+                    open(path, "wb").close()
 
     def set_environment(variables):
         for key, value in variables.items():
@@ -204,16 +271,10 @@ def run_step(
         environment_before = dict(os.environ)
         for name, artifact in inputs.items():
             value = load(name, artifact.path)
-            if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
-                # A function made in an earlier step reads this step's globals.
-                value = types.FunctionType(
-                    value.__code__,
-                    namespace,
-                    value.__name__,
-                    value.__defaults__,
-                    value.__closure__,
-                )
-            namespace[name] = value
+            if value is unbound:  # unbound where it was made: so it is here too
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
         for label, source in cells.items():
             run(label, source)
         if "os.environ" in outputs:
@@ -222,11 +283,11 @@ def run_step(
                     environment[key] = os.environ.get(key)
             namespace["os.environ"] = environment
         for name, artifact in outputs.items():
-            if name not in namespace:
-                raise NameError(
-                    f"{notebook}: the step ended without defining {name!r}, "
-                    "which a later step reads"
-                )
+            if name not in namespace:  # bound on some paths only, as in the notebook
+                with open(artifact.path, "wb") as f:
+                    Pickler(f, protocol=5).dump(unbound)
+                artifact.metadata["format"] = "unbound"
+                continue
             try:
                 artifact.metadata["format"] = save(namespace[name], artifact.path)
             except Exception as e:  # noqa: BLE001 - any pickling failure, explained
@@ -239,7 +300,27 @@ def run_step(
         if metrics is not None:
             artifact, names = metrics
             for name in names:
-                artifact.log_metric(name, float(namespace[name]))
+                if name not in namespace:
+                    raise NameError(
+                        f"{notebook}: the metric {name!r} is not defined at the end "
+                        "of the step"
+                    )
+                value = namespace[name]
+                try:
+                    if isinstance(value, (str, bytes)):
+                        raise TypeError
+                    number = float(value)
+                except (TypeError, ValueError):
+                    text = repr(value)
+                    text = text if len(text) <= 80 else text[:77] + "..."
+                    raise TypeError(
+                        f"{notebook}: the metric {name!r} is {text} (a "
+                        f"{type(value).__name__}), not a number: KFP metrics are "
+                        "numbers"
+                    ) from None
+                artifact.log_metric(name, number)
+        if os.environ.get("NB2PIPE_VERIFY_FINAL"):  # set by `nb2pipe verify` alone
+            keep_final_values(os.environ["NB2PIPE_VERIFY_FINAL"], cells)
     finally:
         sys.modules["__main__"] = main
 
@@ -392,20 +473,56 @@ def build_pipeline(local: bool = False):
 
 
 def parse_parameters(pairs: list[str]) -> dict:
-    """Turn `NAME=VALUE` strings into typed pipeline arguments."""
+    """Typed pipeline arguments from `NAME=VALUE` strings; a bad one exits 2."""
+    import math
+    import os
+    import sys
+
+    forms = {
+        "int": "a whole number, like 3 or -2",
+        "float": "a finite number, like 0.5, 3 or 1e-3",
+        "bool": "true or false (any case), or 1 or 0",
+        "list": 'a JSON list, like [1, 2] or ["a", "b"]',
+        "dict": 'a JSON object, like {"key": 1}',
+    }
+
+    def refuse_constant(name):
+        raise ValueError(name)  # NaN and Infinity: KFP passes no such value
+
     arguments = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
-        if not sep or name not in PARAMETERS:
-            message = f"--param {pair!r}: expected NAME=VALUE, NAME one of {sorted(PARAMETERS)}"
-            raise SystemExit(message)
-        kind = PARAMETERS[name]
-        if kind == "str":
-            arguments[name] = text
-        elif kind == "bool":
-            arguments[name] = text.lower() in {"1", "true", "yes", "on"}
-        else:
-            arguments[name] = {"int": int, "float": float}.get(kind, json.loads)(text)
+        kind = PARAMETERS.get(name) if sep else None
+        try:
+            if kind is None:
+                raise ValueError(name)
+            if kind == "str":
+                value = text
+            elif kind == "bool":
+                value = {"true": True, "1": True, "false": False, "0": False}.get(
+                    text.strip().lower()
+                )
+            elif kind == "int":
+                value = int(text)
+            elif kind == "float":
+                value = float(text)
+                value = value if math.isfinite(value) else None
+            else:
+                value = json.loads(text, parse_constant=refuse_constant)
+                value = value if type(value).__name__ == kind else None
+            if value is None:
+                raise ValueError(text)
+        except (ValueError, RecursionError):
+            if kind is None:
+                message = f"expected NAME=VALUE, NAME one of {sorted(PARAMETERS)}"
+            else:
+                article = "an" if kind == "int" else "a"
+                message = f"{name} is {article} {kind} parameter; give {forms[kind]}"
+            prog = os.path.basename(sys.argv[0]) if sys.argv else ""
+            message = f"{prog or 'pipeline'}: error: --param {pair!r}: {message}"
+            print(message, file=sys.stderr)
+            raise SystemExit(2) from None
+        arguments[name] = value
     return arguments
 
 
