@@ -353,9 +353,7 @@ def as_text(pipeline: Pipeline) -> str:
         ]
         lines += [f"  {label}: {', '.join(values)}" for label, values in rows if values]
     for m in pipeline.magics:
-        lines.append(
-            f"magic `{m['magic']}` (cell {int(m['cell']) + 1}): {m['meaning']}"
-        )
+        lines.append(f"magic `{m['magic']}` (cell {m['cell'] + 1}): {m['meaning']}")
     return "\n".join(lines)
 
 

@@ -4,6 +4,8 @@ Problems in a notebook's code are findings (see `findings.py`), not exceptions:
 only unreadable input, bad options, failed runs and our own bugs raise.
 """
 
+from kalelike.findings import Finding
+
 
 class Nb2PipeError(Exception):
     """Base class: a one-line message for the user and an exit code."""
@@ -16,7 +18,7 @@ class FindingsError(Nb2PipeError):
 
     exit_code = 1
 
-    def __init__(self, findings: list) -> None:  # list[Finding]; avoids a cycle
+    def __init__(self, findings: list[Finding]) -> None:
         errors = [f for f in findings if f.severity == "error"]
         super().__init__(f"{len(errors)} finding(s) block the conversion")
         self.findings = findings

@@ -165,7 +165,7 @@ def _manager(found: list[_Found]) -> Any:
     """IPython's transformer, with every step made to keep the line count."""
     from IPython.core import inputtransformer2 as it2
 
-    manager: Any = it2.TransformerManager()  # type: ignore[no-untyped-call]
+    manager: Any = it2.TransformerManager()
     manager.line_transforms = [
         partial(_keep_lines, step, 0, found) for step in manager.line_transforms
     ]
@@ -291,12 +291,10 @@ def _statement(name: str, line: str) -> str | None:
         if name == "time" and not hasattr(ExecutionMagics.time, "parser"):
             return line  # an older IPython: %time took no options
         if name == "time":
-            _, extra = parse_argstring(  # type: ignore[no-untyped-call]
-                ExecutionMagics.time, line, partial=True
-            )
+            _, extra = parse_argstring(ExecutionMagics.time, line, partial=True)
             return " ".join(extra)
         spec, options = _OPTIONS[name]
-        magics = ExecutionMagics(None)  # type: ignore[no-untyped-call]
+        magics = ExecutionMagics(None)
         return str(magics.parse_options(line, spec, **options)[1])
     except (UsageError, ValueError):
         return None  # the notebook fails on this line too

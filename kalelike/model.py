@@ -1,6 +1,7 @@
 """The pipeline model: what the analysis decides and the renderer writes."""
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from kalelike.findings import Finding
 from kalelike.settings import NotebookSettings, StepSettings
@@ -20,6 +21,16 @@ class Input:
 
     name: str
     producer: str
+
+
+class MagicUse(TypedDict):
+    """A magic a cell uses, and what nb2pipe does with it (reported by `inspect`)."""
+
+    cell: int  # notebook index, from 0
+    line: int
+    magic: str
+    policy: str
+    meaning: str
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,7 @@ class Pipeline:
     base_image: str = ""
     settings: NotebookSettings = field(default_factory=NotebookSettings)
     prelude: list[CodeCell] = field(default_factory=list)  # every step runs it first
-    magics: list[dict[str, object]] = field(default_factory=list)
+    magics: list[MagicUse] = field(default_factory=list)
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)

@@ -70,7 +70,7 @@ def read(path: Path) -> Notebook:
     return Notebook(path=path, cells=cells, metadata=dict(nb.metadata))
 
 
-def _check_ids(cells: list) -> None:
+def _check_ids(cells: list[dict[str, object]]) -> None:
     """Refuse cells sharing an id, which nbformat would quietly renumber."""
     seen: dict[object, int] = {}
     for i, cell in enumerate(cells):

@@ -83,10 +83,8 @@ def oversized_steps(pipeline: Pipeline, text: str) -> list[Finding]:
     # (which, called per function, split the whole script each time).
     starts = [0] + [m.end() for m in re.finditer(rb"\r\n|\r|\n", text.encode())]
     sizes = {
-        node.name: starts[node.end_lineno - 1]
-        + node.end_col_offset
-        - starts[node.lineno - 1]
-        - node.col_offset
+        node.name: _offset(starts, node.end_lineno, node.end_col_offset)
+        - _offset(starts, node.lineno, node.col_offset)
         for node in ast.parse(text).body
         if isinstance(node, ast.FunctionDef)
     }
@@ -198,6 +196,11 @@ def _dsl_names(pipeline: Pipeline) -> str:
         names |= {"Artifact", "Output"} if step.outputs else set()
         names |= {"Metrics", "Output"} if step.metrics else set()
     return ", ".join(sorted(names))
+
+
+def _offset(starts: list[int], line: int | None, column: int | None) -> int:
+    """A byte offset into the script from an AST position (set by `ast.parse`)."""
+    return starts[(line or 1) - 1] + (column or 0)
 
 
 def _function_names(pipeline: Pipeline) -> dict[str, str]:
@@ -431,20 +434,17 @@ def _fitted(value: object, indent: int, before: int, after: str) -> str:
 
     `before` and `after` count the text sharing the first and last lines."""
     flat = _json_literal(value)
-    items = value.items() if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        items = [(f"{quote(str(key))}: ", item) for key, item in value.items()]
+    else:
+        items = [("", item) for item in value] if isinstance(value, list) else []
     if indent + before + len(flat) + len(after) <= LINE_LENGTH or not items:
         return flat
     inner = indent + 4
-    lines = []
-    for item in items:
-        if isinstance(value, dict):
-            key, item = item
-            prefix = f"{quote(str(key))}: "
-        else:
-            prefix = ""
-        lines.append(
-            " " * inner + prefix + _fitted(item, inner, len(prefix), ",") + ","
-        )
+    lines = [
+        " " * inner + prefix + _fitted(item, inner, len(prefix), ",") + ","
+        for prefix, item in items
+    ]
     opening, closing = "{}" if isinstance(value, dict) else "[]"
     return opening + "\n" + "\n".join(lines) + "\n" + " " * indent + closing
 
@@ -496,13 +496,12 @@ def cell_literal(source: str, room: int = WIDTH) -> str:
     whole cell one literal when it fits in `room` columns (as ruff would join it).
     """
     text = source if source.endswith("\n") else source + "\n"
-    text = _strip_blank_line_spaces(text)
-    if text is not None and _printable(text):
+    shown = _strip_blank_line_spaces(text)
+    if shown is not None and _printable(shown):
         for quotes in ('"""', "'''"):
-            literal = f"r{quotes}\n{text}{quotes}"
-            if quotes not in text and _round_trips(literal, "\n" + text):
+            literal = f"r{quotes}\n{shown}{quotes}"
+            if quotes not in shown and _round_trips(literal, "\n" + shown):
                 return literal
-    text = source if source.endswith("\n") else source + "\n"
     if text.startswith("\n"):  # run_step drops one leading newline
         text = "\n" + text
     if len(quote(text)) <= room:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kalelike.conversion import Conversion
 from kalelike.errors import RunFailed, UsageError
@@ -118,7 +119,7 @@ def _follow(
     return steps
 
 
-def _stop(child: subprocess.Popen[str]) -> None:
+def _stop(child: subprocess.Popen[Any]) -> None:
     """End the run and every step process it started: asked first, then forced."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:

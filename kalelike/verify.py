@@ -321,7 +321,9 @@ def _rebuild(code: types.CodeType, name: str) -> types.FunctionType:
     return types.FunctionType(code, {}, name, None, cells)
 
 
-def _restore(function: types.FunctionType, state: tuple[dict, dict]) -> None:
+def _restore(
+    function: types.FunctionType, state: tuple[dict[int, object], dict[str, object]]
+) -> None:
     cells, attributes = state
     for i, value in cells.items():
         function.__closure__[i].cell_contents = value  # type: ignore[index]
@@ -338,7 +340,9 @@ def same(a: object, b: object) -> bool:
     if type(a).__module__ == "numpy" and hasattr(a, "shape"):
         import numpy
 
-        return bool(numpy.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))  # type: ignore[attr-defined]
+        x: Any = a  # an ndarray, and `b` one of the same type
+        y: Any = b
+        return bool(numpy.array_equal(x, y, equal_nan=x.dtype.kind in "fc"))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):

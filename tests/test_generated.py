@@ -118,6 +118,16 @@ def test_the_project_source_passes_its_own_ruff_settings():
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_package_passes_mypy_strict(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def edit(path: Path, target: Path, cell: int, old: str, new: str) -> Path:
     """A copy of the notebook with one line of one cell changed."""
     nb = json.loads(path.read_text())
