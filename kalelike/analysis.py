@@ -298,6 +298,7 @@ class Defs:
 
     functions: dict[str, Summary] = field(default_factory=dict)
     methods: dict[str, Summary] = field(default_factory=dict)
+    classes: set[str] = field(default_factory=set)  # names in `functions` of classes
     # name -> names whose objects it may share (`m = models["lr"]`, loop targets)
     aliases: dict[str, set[str]] = field(default_factory=dict)
     # Names whose latest binding holds no state when called: builtins, `def`,
@@ -747,6 +748,7 @@ class CellAnalyzer:
                     self.expr_in_scope(expr, class_locals)
                 class_locals |= set(_stored_names(stmt))
         self.defs.functions[node.name] = summary
+        self.defs.classes.add(node.name)
         self.bind(node.name, node)
         self.defs.static.add(node.name)
 

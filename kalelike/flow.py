@@ -444,6 +444,7 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
     _outputs(steps)
     _edges(layout, steps, flow)
     _check_unserializable(flow, steps)
+    _guard(flow, steps, {p.name for p in parameters if p.type in ("list", "dict")})
     _check_parallel_producers(flow, steps)
     config, config_findings = settings.read_notebook(
         nb.metadata, options or settings.Options()
@@ -606,6 +607,56 @@ def _outputs(steps: list[Step]) -> None:
     for step in steps:
         for inp in step.inputs.values():
             by_name[inp.producer].outputs.add(inp.name)
+
+
+def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
+    """Name, for each step, the values it could change without the analysis
+    seeing it, and a later step that would then read a stale copy.
+
+    A step reaches what it receives, its list and dict parameters, and the values
+    of the imports and functions cells (classes, with their class attributes,
+    and a function only if it changes its arguments, and so perhaps its own
+    defaults); a later step reads one of them
+    as it was before when it gets it from an earlier producer, as a parameter, or
+    from the prelude.
+    """
+    position = {s.name: i for i, s in enumerate(steps)}
+
+    def stateful(name: str) -> bool:
+        summary = flow.defs.functions.get(name)
+        return (
+            summary is None
+            or name in flow.defs.classes
+            or bool(
+                summary.mutated_params or summary.mutated_names or summary.mutates_rest
+            )
+        )
+
+    prelude = {
+        name
+        for name in flow.setup_reads
+        if (made := flow.history.get(name))
+        and made[-1].kind == "prelude"
+        and made[-1].detail != "import"
+        and stateful(name)
+    }
+    # name -> (reader's position, reader, its producer's position or -1)
+    readers: dict[str, list[tuple[int, str, int]]] = {}
+    for i, step in enumerate(steps):
+        for name, inp in step.inputs.items():
+            readers.setdefault(name, []).append((i, step.name, position[inp.producer]))
+        for name in step.parameters & mutable:
+            readers.setdefault(name, []).append((i, step.name, -1))
+        for name in prelude:
+            if any(reader == step.name for reader, _, _ in flow.setup_reads[name]):
+                readers.setdefault(name, []).append((i, step.name, -1))
+    for i, step in enumerate(steps):
+        reachable = set(step.inputs) | (step.parameters & mutable) | prelude
+        for name in sorted(reachable - step.outputs - {ENVIRON}):
+            stale = (r for at, r, made in readers.get(name, []) if at > i and made < i)
+            reader = next(stale, None)
+            if reader is not None:
+                step.guards[name] = reader
 
 
 def _file_edges(steps: list[Step], flow: _Flow) -> dict[str, set[str]]:

@@ -55,6 +55,10 @@ class Step:
     metrics: list[str] = field(default_factory=list)
     packages: list[str] = field(default_factory=list)
     reimports: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # Values this step may change unseen (through an alias, or a call the analysis
+    # cannot follow) that a later step reads as they were before: name -> reader.
+    # The step fails at run time if one of them changes.
+    guards: dict[str, str] = field(default_factory=dict)
     settings: StepSettings = field(default_factory=StepSettings)
 
 

@@ -261,6 +261,14 @@ def _step(
             [(quote(n), outputs[n]) for n in sorted(outputs)], 8, "outputs="
         ),
         "metrics": _metrics(metrics, step.metrics),
+        "numbers": _numbers(
+            [(p.name, p.default) for p in pipeline.parameters if p.name in params]
+        ),
+        "guards": _dict_literal(
+            [(quote(n), quote(r)) for n, r in sorted(step.guards.items())],
+            8,
+            "guards=",
+        ),
         "ipython": any(c.ipython for c in pipeline.prelude + step.code),
         "skip": _tuple_literal(
             sorted({s for c in pipeline.prelude + step.code for s in c.skip})
@@ -447,6 +455,30 @@ def _fitted(value: object, indent: int, before: int, after: str) -> str:
     ]
     opening, closing = "{}" if isinstance(value, dict) else "[]"
     return opening + "\n" + "\n".join(lines) + "\n" + " " * indent + closing
+
+
+def _numbers(defaults: list[tuple[str, object]]) -> str:
+    """The `numbers=` dict: list and dict defaults holding ints, laid out as
+    `ruff format` would."""
+    pairs = [(quote(name), value) for name, value in defaults if _holds_int(value)]
+    if not pairs:
+        return ""
+    one = "{" + ", ".join(f"{k}: {_json_literal(v)}" for k, v in pairs) + "}"
+    if 8 + len("numbers=") + len(one) + 1 <= WIDTH:
+        return one
+    body = "".join(
+        f"{' ' * 12}{k}: {_fitted(v, 12, len(k) + 2, ',')},\n" for k, v in pairs
+    )
+    return "{\n" + body + " " * 8 + "}"
+
+
+def _holds_int(value: object) -> bool:
+    """A list or dict holding an int, which KFP would hand over as a float."""
+    if isinstance(value, dict):
+        return any(_holds_int(v) or type(v) is int for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_int(v) or type(v) is int for v in value)
+    return False
 
 
 def _json_literal(value: object) -> str:

@@ -140,3 +140,92 @@ def test_figures_close_at_the_end_of_each_cell_as_in_jupyter(notebook):
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert result(path) == {"drawn": 0, "later": 0}
     assert run_with_nbclient(path, path.parent) == {"drawn": 0, "later": 0}
+
+
+UNSEEN_CHANGES = [
+    # (step a, step b: a change the analysis does not follow, the changed name)
+    ("lst = [0]", "x = lst\nx += [1]", "lst"),
+    ("d = {'k': [1]}", "x = d.copy()\nx['k'].append(2)", "d"),
+    ("import numpy as np\narr = np.zeros(2)", "v = np.asarray(arr)\nv += 1", "arr"),
+    (
+        "import pandas as pd\ndf = pd.DataFrame({'a': [1.0, None]})",
+        "kw = {'inplace': True}\ndf.fillna(0, **kw)",
+        "df",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "change", "name"), UNSEEN_CHANGES)
+def test_a_change_the_analysis_misses_fails_the_step_not_the_result(
+    notebook, make, change, name
+):
+    path = notebook(
+        [
+            (make, ["step:a"]),
+            (change, ["step:b"]),
+            (f"result = repr({name})\n" + WRITE, ["step:c"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    assert f"step 'b' failed: RuntimeError: nb.ipynb: this step changed {name!r}" in (
+        ran.stderr
+    )
+    assert "step 'c' would read it as it was before" in ran.stderr
+    assert f"`{name} = {name}`" in ran.stderr
+
+
+def test_the_line_the_unseen_change_message_suggests_hands_the_value_on(notebook):
+    path = notebook(
+        [
+            ("lst = [0]", ["step:a"]),
+            ("x = lst\nx += [1]\nlst = lst", ["step:b"]),
+            ("result = lst\n" + WRITE, ["step:c"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == [0, 1]
+
+
+def test_state_of_the_functions_cells_a_step_changes_unseen_fails_it(notebook):
+    path = notebook(
+        [
+            (
+                "calls = []\n\ndef track(f):\n    def wrapper(*a):\n"
+                "        calls.append(f.__name__)\n        return f(*a)\n"
+                "    return wrapper\n\n@track\ndef square(x):\n    return x * x",
+                ["functions"],
+            ),
+            ("y = square(3)", ["step:a"]),
+            ("result = calls\n" + WRITE, ["step:b"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    assert "this step changed 'calls'" in ran.stderr
+
+
+def test_list_and_dict_parameters_keep_their_ints(notebook):
+    path = notebook(
+        [
+            ("import json", ["imports"]),
+            (
+                "LAYERS = [64, 32]\n"
+                "CFG = {'depth': 3, 'name': 'x', 'rate': 1.0, 'sizes': [1, 2.5]}",
+                ["pipeline-parameters"],
+            ),
+            (
+                "result = [json.dumps(LAYERS), json.dumps(CFG, sort_keys=True), "
+                "list(range(CFG['depth']))]\n" + WRITE,
+                ["step:a"],
+            ),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == [
+        "[64, 32]",
+        '{"depth": 3, "name": "x", "rate": 1.0, "sizes": [1, 2.5]}',
+        [0, 1, 2],
+    ]

@@ -25,9 +25,11 @@ def run_step(
     cells: dict,
     prelude: dict | None = None,
     parameters: dict | None = None,
+    numbers: dict | None = None,
     inputs: dict | None = None,
     outputs: dict | None = None,
     metrics: tuple | None = None,
+    guards: dict | None = None,
     ipython: bool = False,
     skip: tuple = (),
 ) -> None:
@@ -38,9 +40,13 @@ def run_step(
     top-level `await` behave as at a notebook's top level, and a traceback names
     the notebook cell and line. The prelude (imports and functions cells) runs
     first, then the values the step receives are loaded, then its cells run, then
-    the values it hands on are saved.
+    the values it hands on are saved. A value in `guards` that the cells change
+    fails the step: a later step would read it as it was before. KFP hands list
+    and dict parameters over with every number a float: `numbers` holds their
+    notebook defaults, whose ints the values get back.
     """
     import ast
+    import contextlib
     import importlib.util
     import inspect
     import linecache
@@ -54,9 +60,21 @@ def run_step(
     # files steps hand on: start there, as the notebook started in its folder.
     if os.environ.get("NB2PIPE_WORKDIR"):
         os.chdir(os.environ["NB2PIPE_WORKDIR"])
+
+    def retype(value, like):
+        if type(like) is int and type(value) is float and value.is_integer():
+            return int(value)
+        if isinstance(value, list) and isinstance(like, list) and like:
+            return [retype(v, like[min(i, len(like) - 1)]) for i, v in enumerate(value)]
+        if isinstance(value, dict) and isinstance(like, dict):
+            return {k: retype(v, like.get(k)) for k, v in value.items()}
+        return value
+
     module = types.ModuleType("__main__")
     namespace = module.__dict__
     namespace.update(parameters or {})
+    for name, like in (numbers or {}).items():
+        namespace[name] = retype(namespace[name], like)
     shell = None
     if ipython:  # magics and shell escapes run through IPython itself
         from IPython.core.interactiveshell import InteractiveShell
@@ -222,6 +240,48 @@ def run_step(
                 return rebuild, (obj.__code__, obj.__name__), state, None, None, restore
             return super().reducer_override(obj)
 
+    def fingerprint(value):
+        """A checksum of a value's contents, or None where it cannot be taken."""
+        import zlib
+
+        class Checksum:
+            crc = 0
+
+            def write(self, data):
+                self.crc = zlib.crc32(data, self.crc)
+
+        out = Checksum()
+        np, pd = sys.modules.get("numpy"), sys.modules.get("pandas")
+        try:
+            array = np is not None and type(value) is np.ndarray
+            if array and not value.dtype.hasobject:
+                out.write(repr((value.shape, value.dtype.str)).encode())
+                out.write(np.ascontiguousarray(value).data)
+                return out.crc
+            if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
+                # Contents, not layout: pandas may consolidate blocks on a read.
+                with contextlib.suppress(TypeError):  # unhashable cells: pickled
+                    rows = pd.util.hash_pandas_object(value, index=True)
+                    out.write(repr((value.shape, value.dtypes, value.axes)).encode())
+                    out.write(rows.to_numpy().data)
+                    return out.crc
+            if defined.get(getattr(value, "__qualname__", None)) is value:
+                # The prelude's own, pickled by name: what a step can change in it.
+                value = (
+                    {k: v for k, v in vars(value).items() if not k.startswith("__")}
+                    if isinstance(value, type)
+                    else (
+                        value.__defaults__,
+                        value.__kwdefaults__,
+                        value.__dict__,
+                        [c.cell_contents for c in value.__closure__ or ()],
+                    )
+                )
+            Pickler(out, protocol=5).dump(value)
+        except Exception:  # noqa: BLE001 - not comparable: not checked
+            return None
+        return out.crc
+
     class Unpickler(pickle.Unpickler):
         def persistent_load(self, name):
             return helpers[name] if name in helpers else namespace[name]
@@ -275,8 +335,24 @@ def run_step(
                 namespace.pop(name, None)
             else:
                 namespace[name] = value
+        guards = {
+            name: (reader, fingerprint(namespace[name]))
+            for name, reader in (guards or {}).items()
+            if name in namespace
+        }
         for label, source in cells.items():
             run(label, source)
+        for name, (reader, before) in guards.items():
+            if before is None or name not in namespace:
+                continue
+            if fingerprint(namespace[name]) != before:
+                raise RuntimeError(
+                    f"{notebook}: this step changed {name!r} in a way nb2pipe's "
+                    "analysis does not follow (through another name for it, or a "
+                    f"call it cannot see into), and step {reader!r} would read it "
+                    f"as it was before; add the line `{name} = {name}` after the "
+                    "change so this step hands it on"
+                )
         if "os.environ" in outputs:
             for key in environment_before.keys() | os.environ.keys():
                 if environment_before.get(key) != os.environ.get(key):
