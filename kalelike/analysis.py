@@ -283,6 +283,8 @@ class Summary:
     # globals it may advance if stateful: method receivers, arguments, loops
     handles: set[str] = field(default_factory=set)
     env: set[str] = field(default_factory=set)  # "env-read", "env-set"
+    # The global random states it seeds or draws from: ("seed" or "random", module)
+    random: set[tuple[str, str]] = field(default_factory=set)
     # The arguments it changes: by position (after `self` for a method), by
     # parameter name, any (a changed `*args` or `**kwargs`), and its receiver.
     mutated_params: set[int] = field(default_factory=set)
@@ -473,6 +475,14 @@ def _literal_path(call: ast.Call) -> str | None:
     return None
 
 
+def random_use(node: ast.Call) -> tuple[str, str] | None:
+    """("seed" or "random", module) for a call on a global random state."""
+    module, _, attr = _dotted(node.func).rpartition(".")
+    if module not in GLOBAL_RANDOM:
+        return None
+    return ("seed" if attr in ("seed", "manual_seed", "set_seed") else "random", module)
+
+
 def _dotted(node: ast.expr) -> str:
     parts = []
     while isinstance(node, ast.Attribute):
@@ -619,6 +629,8 @@ class CellAnalyzer:
             self.emit("mutate", name, node, via)
         for kind in sorted(summary.env):
             self.emit(kind, "*", node, via)
+        for kind, module in sorted(summary.random):
+            self.emit(kind, module, node, via)
 
     def mutate(
         self,
@@ -694,7 +706,9 @@ class CellAnalyzer:
         for target in node.targets:
             for name in target_names(target):
                 self.read(name, target)
-                self.emit("delete", name, target)
+                # Deleted on some paths only: later steps get the value or its
+                # absence, as the run went, as from any change.
+                self.emit("mutate" if self.conditional else "delete", name, target)
             if isinstance(target, (ast.Attribute, ast.Subscript)):
                 self.expr(target)
                 self.mutate(target, target)
@@ -946,10 +960,9 @@ class CellAnalyzer:
     def hidden_state(self, node: ast.Call) -> None:
         """Record calls touching process state that a step boundary drops."""
         dotted = _dotted(node.func)
-        module, _, attr = dotted.rpartition(".")
-        if module in GLOBAL_RANDOM:
-            kind = "seed" if attr in ("seed", "manual_seed", "set_seed") else "random"
-            self.emit(kind, module, node)
+        random = random_use(node)
+        if random is not None:
+            self.emit(*random, node)
         elif dotted in ("os.chdir", "chdir"):
             self.emit("chdir", "os.chdir", node)
         elif dotted in ("exec", "eval", "globals", "locals", "vars") and (
@@ -1196,6 +1209,9 @@ class _Summarizer:
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             self.handle(node.iter, scope)
         elif isinstance(node, ast.Call):
+            random = random_use(node)
+            if random is not None:
+                self.summary.random.add(random)
             self.call(node, scope)
         for child in ast.iter_child_nodes(node):
             self.visit(child, scope, declared)
@@ -1283,3 +1299,4 @@ def _merge_globals(into: Summary, other: Summary) -> None:
     into.calls |= other.calls
     into.handles |= other.handles
     into.env |= other.env
+    into.random |= other.random

@@ -2,7 +2,9 @@
 
 import functools
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,13 +42,26 @@ def _say(text: str) -> None:
     click.echo(printable(text, keep="\n"), err=True)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound as Ctrl-C is, so runs stop and temporary files go."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
     """Map our exceptions to their exit codes; anything else is our bug."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
         try:
             return func(*args, **kwargs)
+        except _Terminated:
+            click.echo("nb2pipe: terminated", err=True)
+            raise SystemExit(143) from None
         except FindingsError as e:
             raise SystemExit(e.exit_code) from None
         except Nb2PipeError as e:

@@ -105,6 +105,13 @@ def output_path(source: Path, output: Path | None) -> Path:
     )
     if target.resolve() == source.resolve() or _same_file(target, source):
         raise UsageError(f"{target}: refusing to overwrite the input notebook")
+    if target.is_symlink():  # write through the link, which stays a link
+        target = Path(os.path.realpath(target))
+    if target.exists() and not target.is_file():
+        raise UsageError(
+            f"{target}: not a regular file; name a file to write, or `-o -` to "
+            "print the script"
+        )
     return target
 
 

@@ -64,4 +64,5 @@ EXIT_CODES = {
     4: "the KFP server could not be reached or refused the run (submit)",
     70: "internal error in nb2pipe (please report it)",
     130: "interrupted (Ctrl-C)",
+    143: "terminated (SIGTERM, as a cancelled CI job or `timeout` sends)",
 }

@@ -22,6 +22,10 @@ from kalelike.star_imports import star_names
 
 # The process environment, handed on like a value by the steps that change it.
 ENVIRON = "os.environ"
+# A `$name` in a shell command: IPython expands it from the namespace when bound
+# there, else leaves it for the shell, which reads the environment variable.
+SHELL_READ = "in a shell command"
+
 # Names a notebook has without binding them.
 KNOWN = frozenset(dir(builtins)) | {"__name__", "__file__", "display", "get_ipython"}
 
@@ -56,6 +60,7 @@ class _Flow:
         self.magics: dict[int, list[magics.Magic]] = {}
         self.files: dict[str, list[tuple[str, str, int, int]]] = {}  # path -> touches
         self.seeded: dict[str, Producer] = {}  # random module -> the step seeding it
+        self.first_draw: dict[str, str] = {}  # random module -> first step drawing
         self.warned: set[tuple[str, str]] = set()
         # Parameters the imports and functions cells read, so every step has them.
         self.prelude_parameters: set[str] = set()
@@ -148,6 +153,10 @@ class _Flow:
             names = [event.name]
             if event.kind == "read":
                 self.prelude_read(cell.index, event)
+                continue
+            if event.kind == "seed":
+                self.seeded[event.name] = Producer("prelude", None, cell.index, 0)
+                self.first_draw.pop(event.name, None)
                 continue
             if event.kind == "star-import":
                 names = list(star_names(event.name) or ())
@@ -318,6 +327,9 @@ class _Flow:
         seeder = self.seeded.get(event.name)
         if seeder is None or seeder.step == step or (event.name, step) in self.warned:
             return
+        if seeder.kind == "prelude":
+            self.prelude_random(step, cell, event, seeder)
+            return
         self.warned.add((event.name, step))
         self.finding(
             cell,
@@ -327,6 +339,27 @@ class _Flow:
             f"{seeder.cell + 1}) but the random state does not carry to step "
             f"{step!r}, which draws from it here; seed it again in this step, or "
             "use a generator object (`np.random.default_rng(seed)`) and hand it on",
+            step,
+            severity="warning",
+        )
+
+    def prelude_random(
+        self, step: str, cell: int, event: Event, seeder: Producer
+    ) -> None:
+        """Seeded in a cell every step runs: each step draws from the seed anew."""
+        first = self.first_draw.setdefault(event.name, step)
+        if first == step:
+            return
+        self.warned.add((event.name, step))
+        self.finding(
+            cell,
+            event,
+            "hidden-state",
+            f"`{event.name}` is seeded in cell {seeder.cell + 1}, which every step "
+            f"runs first, so step {step!r} draws from the seed again here, where "
+            f"the notebook went on after step {first!r}'s draws; seed it in each "
+            "step that draws, or use a generator object "
+            "(`np.random.default_rng(seed)`) and hand it on",
             step,
             severity="warning",
         )
@@ -348,6 +381,8 @@ class _Flow:
             producer = self.outside(event.name, step.name)
         if producer is None or producer.kind == "deleted":
             if event.name in KNOWN or event.name == ENVIRON:
+                return
+            if event.detail == SHELL_READ:  # IPython leaves it to the shell
                 return
             self.undefined(step.name, cell, event, producer)
             return
@@ -517,7 +552,7 @@ def _magic_events(magic: magics.Magic) -> list[Event]:
     if magic.kind in ("shell", "shell-assign") or magic.policy == "run":
         # IPython expands `$name` and `{expression}` from the namespace.
         for name in re.findall(r"(?<!\$)\$([A-Za-z_]\w*)", text):
-            found.append(Event("read", name, magic.line, 0, "in a shell command"))
+            found.append(Event("read", name, magic.line, 0, SHELL_READ))
         for expression in re.findall(r"\{([^{}]+)\}", text):
             try:
                 tree = ast.parse(expression.strip(), mode="eval")
@@ -535,6 +570,10 @@ def _magic_events(magic: magics.Magic) -> list[Event]:
     redirect = re.search(r">>?\s*([\w./-]+)", text)
     if magic.kind == "shell" and redirect:
         found.append(Event("file-write", redirect.group(1), magic.line, 0))
+    if magic.kind == "cell" and magic.name == "capture":
+        names = [word for word in text.split() if not word.startswith("-")]
+        if names and names[0].isidentifier():
+            found.append(Event("bind", names[0], magic.line, 0))
     if magic.name in ("env", "set_env") and "=" in text:
         key = re.split(r"[=\s]", text.strip(), maxsplit=1)[0]
         found.append(Event("env-set", key, magic.line, 0, "%env"))
@@ -790,6 +829,7 @@ def _check_unserializable(flow: _Flow, steps: list[Step]) -> None:
             if known is None:
                 continue
             kind, cell, line = known
+            article = "an" if kind[0] in "aeiou" else "a"
             flow.findings.append(
                 Finding(
                     cell,
@@ -797,10 +837,10 @@ def _check_unserializable(flow: _Flow, steps: list[Step]) -> None:
                     0,
                     "error",
                     "not-serializable",
-                    f"{inp.name!r} ({kind}) is made in step {inp.producer!r} and used "
-                    f"by step {step.name!r}, but a {kind} cannot be handed from one "
-                    "step to another; create it in the step that uses it, or in a "
-                    "`functions` cell",
+                    f"{inp.name!r} ({kind}) is made in step {inp.producer!r} and "
+                    f"used by step {step.name!r}, but {article} {kind} cannot be "
+                    "handed from one step to another; create it in the step that "
+                    "uses it, or in a `functions` cell",
                     inp.producer,
                     inp.name,
                 )

@@ -28,6 +28,7 @@ def run_step(
     import importlib.util
     import inspect
     import linecache
+    import math
     import os
     import sys
     import types
@@ -372,6 +373,11 @@ def run_step(
                         f"{type(value).__name__}), not a number: KFP metrics are "
                         "numbers"
                     ) from None
+                if not math.isfinite(number):
+                    raise ValueError(
+                        f"{notebook}: the metric {name!r} is {number}, which KFP "
+                        "cannot record: KFP metrics are finite numbers"
+                    )
                 artifact.log_metric(name, number)
         if os.environ.get("NB2PIPE_VERIFY_FINAL"):  # set by `nb2pipe verify` alone
             keep_final_values(os.environ["NB2PIPE_VERIFY_FINAL"], cells)

@@ -373,6 +373,90 @@ def test_global_random_seed_does_not_carry_and_warns(notebook):
     assert warnings(pipeline) == [("hidden-state", "b")]
 
 
+@pytest.mark.parametrize(
+    ("setup", "draw"),
+    [
+        ((["imports"], "import random\nrandom.seed(0)"), "random.random()"),
+        (
+            (
+                ["functions"],
+                "import random\nrandom.seed(0)\ndef draw():\n"
+                "    return random.random()",
+            ),
+            "draw()",
+        ),
+    ],
+    ids=["imports-cell", "through-a-function"],
+)
+def test_a_seed_in_a_cell_every_step_runs_warns_from_the_second_drawer(
+    notebook, setup, draw
+):
+    _, pipeline = flow(
+        notebook,
+        setup,
+        (["step:a"], f"x = {draw}"),
+        (["step:b"], f"y = {draw}"),
+        (["step:c"], f"z = {draw}"),
+    )
+    assert warnings(pipeline) == [("hidden-state", "b"), ("hidden-state", "c")]
+
+
+def test_a_draw_through_a_function_is_a_draw(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["functions"], "import random\ndef draw():\n    return random.random()"),
+        (["step:a"], "random.seed(0)"),
+        (["step:b"], "y = draw()"),
+    )
+    assert warnings(pipeline) == [("hidden-state", "b")]
+
+
+def test_a_delete_on_some_paths_hands_on_the_value_or_its_absence(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["pipeline-parameters"], "FLAG = False"),
+        (["step:a"], "v = 1\nu = 2"),
+        (
+            ["step:b"],
+            "if FLAG:\n    del v\ntry:\n    del u\nexcept NameError:\n    pass",
+        ),
+        (["step:c"], "print(v, u)"),
+    )
+    assert errors(pipeline) == []
+    assert steps["b"] == (["u", "v"], ["u", "v"])
+    assert {n: i.producer for n, i in pipeline.step("c").inputs.items()} == {
+        "u": "b",
+        "v": "b",
+    }
+
+
+def test_a_delete_on_every_path_is_still_refused_for_a_later_reader(notebook):
+    _, pipeline = flow(
+        notebook, (["step:a"], "v = 1"), (["step:b"], "del v"), (["step:c"], "v")
+    )
+    assert ("undefined-name", "v") in errors(pipeline)
+
+
+def test_a_shell_variable_no_step_binds_is_left_to_the_shell(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["step:a"], "home = !echo $HOME\nuser = 'me'"),
+        (["step:b"], "!echo $user $PATH"),
+    )
+    assert errors(pipeline) == []
+    assert steps["b"][0] == ["user"]
+
+
+def test_capture_binds_its_name(notebook):
+    steps, pipeline = flow(
+        notebook,
+        (["step:a"], "%%capture --no-stderr cap\nprint('hi')"),
+        (["step:b"], "out = cap.stdout"),
+    )
+    assert errors(pipeline) == []
+    assert steps["b"][0] == ["cap"]
+
+
 def test_exec_and_globals_are_reported(notebook):
     _, pipeline = flow(notebook, (["step:a"], "exec('z = 1')\nn = len(globals())"))
     assert warnings(pipeline) == [("dynamic-names", "a")] * 2

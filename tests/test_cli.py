@@ -1,6 +1,8 @@
 """The CLI as users call it: exit code first, then stdout and stderr."""
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -272,3 +274,28 @@ def test_a_python_file_is_refused_with_a_hint(tmp_path: Path):
     result = invoke("convert", str(notebook_file))
     assert result.exit_code == 2
     assert "nb2pipe reads Jupyter notebooks" not in result.stderr
+
+
+def test_output_goes_to_regular_files_only(notebook, tmp_path: Path):
+    path = notebook(SIMPLE)
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)
+    result = invoke("convert", str(path), "-o", str(fifo))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"nb2pipe: {fifo}: not a regular file; name a file to write, or "
+        "`-o -` to print the script\n"
+    )
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert invoke("convert", str(path), "-o", str(tmp_path)).exit_code == 2
+
+
+def test_output_through_a_symlink_writes_its_target(notebook, tmp_path: Path):
+    path = notebook(SIMPLE)
+    real, link = tmp_path / "real.py", tmp_path / "link.py"
+    real.write_text("old\n")
+    link.symlink_to(real.name)
+    result = invoke("convert", str(path), "-o", str(link))
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink()
+    assert "def build_pipeline(" in real.read_text()

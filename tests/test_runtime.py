@@ -229,3 +229,50 @@ def test_list_and_dict_parameters_keep_their_ints(notebook):
         '{"depth": 3, "name": "x", "rate": 1.0, "sizes": [1, 2.5]}',
         [0, 1, 2],
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("float('nan')", "is nan, which KFP cannot record"),
+        ("float('-inf')", "is -inf, which KFP cannot record"),
+        ("'high'", "is 'high' (a str), not a number"),
+    ],
+)
+def test_a_metric_kfp_cannot_record_fails_its_step(notebook, value, said):
+    path = notebook([(f"score = {value}", ["step:a"]), ("score", ["pipeline-metrics"])])
+    ran = run(path)
+    assert ran.returncode == 3, ran.stdout + ran.stderr
+    assert "step 'a' failed" in ran.stderr
+    assert f"the metric 'score' {said}" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+def test_a_delete_on_some_paths_reaches_later_steps_as_it_went(notebook):
+    path = notebook(
+        [
+            ("FLAG = True", ["pipeline-parameters"]),
+            ("v = 1", ["step:a"]),
+            ("if FLAG:\n    del v", ["step:b"]),
+            (
+                "try:\n    result = v\nexcept NameError:\n    result = 'gone'\n"
+                + WRITE,
+                ["step:c"],
+            ),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == "gone"
+
+
+def test_what_capture_caught_reaches_a_later_step(notebook):
+    path = notebook(
+        [
+            ("%%capture cap\nprint('hi')", ["step:a"]),
+            ("result = cap.stdout\n" + WRITE, ["step:b"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == "hi\n"

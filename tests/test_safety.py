@@ -625,7 +625,14 @@ def test_the_script_gets_ordinary_permissions(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_a_run_cleans_up_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "exit_code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_signal_stops_a_run_cleans_up_and_exits(
+    tmp_path: Path, sig: int, exit_code: int, said: str
+) -> None:
     path = write(
         tmp_path / "slow.ipynb",
         notebook(
@@ -651,12 +658,12 @@ def test_ctrl_c_stops_a_run_cleans_up_and_exits_130(tmp_path: Path) -> None:
     assert list(temp.glob("nb2pipe-*")) != []
     started = time.monotonic()
 
-    child.send_signal(signal.SIGINT)
+    child.send_signal(sig)
     _, stderr = child.communicate(timeout=30)
 
-    assert child.returncode == 130, stderr
+    assert child.returncode == exit_code, stderr
     assert time.monotonic() - started < 10
-    assert stderr.splitlines()[-1] == "nb2pipe: interrupted"
+    assert stderr.splitlines()[-1] == f"nb2pipe: {said}"
     assert "Traceback" not in stderr
     assert list(temp.glob("nb2pipe-*")) == []
     time.sleep(0.5)

@@ -262,3 +262,12 @@ def test_submit_refuses_a_host_that_is_no_url(notebook, host):
         f"nb2pipe: --host {host!r} is not an http:// or https:// address; give the "
         "KFP server's URL, like http://localhost:8080\n"
     )
+
+
+@pytest.mark.parametrize("host", ["localhost:8080", "ftp://server"])
+def test_the_script_refuses_a_host_that_is_no_url(script, host):
+    done = run_script(script, "--host", host)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.endswith(
+        f"error: --host {host!r} is not an http:// or https:// address\n"
+    )

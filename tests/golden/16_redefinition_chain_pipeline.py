@@ -50,6 +50,7 @@ def run_step(
     import importlib.util
     import inspect
     import linecache
+    import math
     import os
     import sys
     import types
@@ -394,6 +395,11 @@ def run_step(
                         f"{type(value).__name__}), not a number: KFP metrics are "
                         "numbers"
                     ) from None
+                if not math.isfinite(number):
+                    raise ValueError(
+                        f"{notebook}: the metric {name!r} is {number}, which KFP "
+                        "cannot record: KFP metrics are finite numbers"
+                    )
                 artifact.log_metric(name, number)
         if os.environ.get("NB2PIPE_VERIFY_FINAL"):  # set by `nb2pipe verify` alone
             keep_final_values(os.environ["NB2PIPE_VERIFY_FINAL"], cells)
@@ -661,6 +667,8 @@ def main(argv: list[str] | None = None) -> None:
         help="override a pipeline parameter",
     )
     args = parser.parse_args(argv)
+    if args.run and args.host and not args.host.startswith(("http://", "https://")):
+        parser.error(f"--host {args.host!r} is not an http:// or https:// address")
     arguments = parse_parameters(args.param)
     if args.local:
         from kfp import local
