@@ -249,7 +249,11 @@ class _Flow:
             if event.kind == "mutate" and name not in state.local_imports:
                 if not self.is_module(name, step):
                     state.maybe.setdefault(name, None)
-                    self.produce(name, Producer("step", step, cell, event.line))
+                    # A change keeps the value's kind: an advanced generator is
+                    # still a generator.
+                    made = self.history.get(name, [])
+                    kind = made[-1].detail if made and made[-1].kind == "step" else ""
+                    self.produce(name, Producer("step", step, cell, event.line, kind))
             elif event.kind == "delete":
                 state.bound.discard(name)
                 state.maybe.pop(name, None)

@@ -56,6 +56,8 @@ def read(path: Path) -> Notebook:
         raise UsageError(f"{path}: not a valid notebook: no key {key!r}") from None
     except Exception as e:  # nbformat raises several unrelated types
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(e, nbformat.ValidationError):
+            reason = _where(list(getattr(e, "absolute_path", []))) + e.message
         raise UsageError(f"{path}: not a valid notebook: {reason}") from None
     _check_kernel(path, nb.metadata)
     cells = tuple(
@@ -68,6 +70,14 @@ def read(path: Path) -> Notebook:
         for i, cell in enumerate(nb.cells)
     )
     return Notebook(path=path, cells=cells, metadata=dict(nb.metadata))
+
+
+def _where(keys: list[object]) -> str:
+    """Where in the notebook a schema error is, as a person counts cells."""
+    if len(keys) >= 2 and keys[0] == "cells" and isinstance(keys[1], int):
+        inner = ".".join(str(k) for k in keys[2:])
+        return f"cell {keys[1] + 1}" + (f", {inner}" if inner else "") + ": "
+    return ".".join(str(k) for k in keys) + ": " if keys else ""
 
 
 def _check_ids(cells: list[dict[str, object]]) -> None:

@@ -110,7 +110,8 @@ def _follow(
             raise
     failed = next((s for s in steps if s.status not in ("SUCCESS", "")), None)
     if failed is not None:
-        raise RunFailed(_failure(failed, notebook))
+        hint = "" if verbose else "; run with -v for the full log"
+        raise RunFailed(_failure(failed, notebook) + hint)
     if child.returncode != 0 or not steps:
         detail = "\n".join(tail[-15:])
         raise RunFailed(
@@ -150,4 +151,4 @@ def _failure(step: StepLog, notebook: str) -> str:
             (x for x in lines[last_frame + 1 :] if x.strip() and not x[0].isspace()), ""
         )
     message = f"step {step.name!r} failed{where}"
-    return message + (f": {error}" if error else "") + "; run with -v for the full log"
+    return message + (f": {error}" if error else "")

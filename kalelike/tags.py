@@ -90,6 +90,7 @@ def split(nb: Notebook) -> Layout:
     current: StepCells | None = None
     leading: list[Cell] = []
     stray: list[tuple[str, Cell]] = []  # settings tags on leading cells
+    spelled: dict[str, tuple[str, int]] = {}  # step name -> first tag, its cell
     for cell in nb.cells:
         if cell.kind != "code" or not cell.source.strip():
             continue
@@ -105,6 +106,7 @@ def split(nb: Notebook) -> Layout:
         elif role == "metrics":
             layout.metrics.append(cell)
         elif name is not None:
+            _check_spelling(cell, name, spelled, layout.findings)
             resumed = by_name.get(name)
             if resumed is not None and resumed is not current:
                 _resumed(cell, resumed, current, layout.findings)
@@ -140,6 +142,37 @@ def split(nb: Notebook) -> Layout:
     return layout
 
 
+def _check_spelling(
+    cell: Cell,
+    name: str,
+    spelled: dict[str, tuple[str, int]],
+    findings: list[Finding],
+) -> None:
+    """Two different step tags that normalise to one name are one step: say so."""
+    tags = [t.strip() for t in cell.tags]
+    tag = next(
+        t
+        for t in tags
+        if t.startswith(("step:", "block:")) and step_name(t.split(":", 1)[1]) == name
+    )
+    first, where = spelled.setdefault(name, (tag, cell.index))
+    if first.split(":", 1)[1] == tag.split(":", 1)[1]:
+        return
+    findings.append(
+        Finding(
+            cell.index,
+            None,
+            None,
+            "warning",
+            "step-name-clash",
+            f"`{tag}` and `{first}` (cell {where + 1}) both name step {name!r}, as "
+            "step names become Python identifiers; rename one if they are meant "
+            "as two steps",
+            name,
+        )
+    )
+
+
 def _resumed(
     cell: Cell, step: StepCells, between: StepCells | None, findings: list[Finding]
 ) -> None:
@@ -166,7 +199,20 @@ def _check_prev_order(layout: Layout) -> None:
     order = {step.name: i for i, step in enumerate(layout.steps)}
     for i, step in enumerate(layout.steps):
         for prev, cell in step.prev:
-            if order.get(prev, -1) > i:
+            if prev == step.name:
+                layout.findings.append(
+                    Finding(
+                        cell,
+                        None,
+                        None,
+                        "error",
+                        "prev-self",
+                        f"`prev:{prev}` is on a cell of step {prev!r} itself, and a "
+                        "step cannot run after itself; name the step it follows",
+                        step.name,
+                    )
+                )
+            elif order.get(prev, -1) > i:
                 layout.findings.append(
                     Finding(
                         cell,

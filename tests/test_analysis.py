@@ -850,3 +850,13 @@ def test_assigned_names_are_what_a_cell_leaves_behind():
         "f",
         "C",
     }
+
+
+def test_a_generator_advanced_where_it_is_made_is_still_refused(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["functions"], "def count_up():\n    yield 1\n    yield 2"),
+        (["step:a"], "g = count_up()\nnext(g)"),
+        (["step:b"], "v = next(g)"),
+    )
+    assert errors(pipeline) == [("not-serializable", "g")]

@@ -100,7 +100,11 @@ UNREADABLE = {
     ),
     "tags not a list": (
         _text(_cell_change(metadata={"tags": "step:a"})),
-        "not a valid notebook: 'step:a' is not of type 'array'",
+        "not a valid notebook: cell 1, metadata.tags: 'step:a' is not of type 'array'",
+    ),
+    "an empty tag": (
+        _text(_cell_change(metadata={"tags": ["step:a", ""]})),
+        "not a valid notebook: cell 1, metadata.tags.1: '' does not match",
     ),
     "a cell type that does not exist": (
         _text(_cell_change(cell_type="sql")),

@@ -157,3 +157,27 @@ def test_every_setting_tag_is_in_the_vocabulary():
 
     assert set(settings.FORMS) <= set(tags.VALUE_TAGS)
     assert tuple(f"{p}:" for p in settings.FORMS) == tags.SETTING_PREFIXES
+
+
+def test_two_spellings_of_one_step_name_are_warned_about(notebook):
+    layout = layout_of(
+        notebook,
+        [
+            ("a = 1", ["step:train-v1"]),
+            ("b = 2", ["step:train.v1"]),
+            ("c = 3", ["block:train-v1"]),
+        ],
+    )
+    assert [s.name for s in layout.steps] == ["train_v1"]
+    clashes = [f for f in layout.findings if f.code == "step-name-clash"]
+    assert [(f.severity, f.cell) for f in clashes] == [("warning", 1)]
+    assert "`step:train.v1` and `step:train-v1` (cell 1)" in clashes[0].message
+
+
+def test_a_step_that_names_itself_in_prev_is_refused(notebook):
+    layout = layout_of(
+        notebook, [("a = 1", ["step:a"]), ("b = 2", ["step:b", "prev:b"])]
+    )
+    assert [(f.code, f.severity, f.cell) for f in layout.findings] == [
+        ("prev-self", "error", 1)
+    ]
