@@ -13,6 +13,7 @@ costs a little time while a change missed makes the pipeline compute something e
 
 import ast
 import builtins
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -475,6 +476,13 @@ def _literal_path(call: ast.Call) -> str | None:
     return None
 
 
+# Calls that change a library's settings for the rest of the process.
+SETTING_CALL = re.compile(
+    r"set_\w+|seterr|setcontext|setlocale|setrecursionlimit|simplefilter"
+    r"|filterwarnings|use"
+)
+
+
 def random_use(node: ast.Call) -> tuple[str, str] | None:
     """("seed" or "random", module) for a call on a global random state."""
     module, _, attr = _dotted(node.func).rpartition(".")
@@ -678,6 +686,11 @@ class CellAnalyzer:
         else:  # attribute or subscript store: changes the object in place
             self.expr(target)
             self.mutate(target, target)
+            root = root_name(target)
+            # A module's, `pd.options.display.width = 100`; the environment is
+            # carried between steps (see flow.ENVIRON).
+            if root is not None and environment_use(target) is None:
+                self.emit("setting", root, target, ast.unparse(target))
         if is_stateful_value(value, self.defs):  # `a, b = tee(it)` included
             self.defs.stateful.update(target_names(target))
 
@@ -969,6 +982,11 @@ class CellAnalyzer:
             dotted in ("exec", "eval") or not node.args
         ):
             self.emit("dynamic", dotted, node)
+        elif SETTING_CALL.fullmatch(dotted.rpartition(".")[2]):
+            # `np.set_printoptions(...)`, `sklearn.set_config(...)`: the flow
+            # keeps those whose root is a module.
+            root = dotted.partition(".")[0]
+            self.emit("setting", root, node, ast.unparse(node.func))
 
     def files(self, node: ast.Call) -> None:
         """Record literal file paths a call writes or reads."""

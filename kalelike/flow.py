@@ -61,6 +61,9 @@ class _Flow:
         self.files: dict[str, list[tuple[str, str, int, int]]] = {}  # path -> touches
         self.seeded: dict[str, Producer] = {}  # random module -> the step seeding it
         self.first_draw: dict[str, str] = {}  # random module -> first step drawing
+        self.packages: dict[str, str] = {}  # imported name -> its top-level package
+        # Library settings a step changes: (step, cell, event), module in its name.
+        self.library_settings: list[tuple[str, int, Event]] = []
         self.warned: set[tuple[str, str]] = set()
         # Parameters the imports and functions cells read, so every step has them.
         self.prelude_parameters: set[str] = set()
@@ -171,6 +174,8 @@ class _Flow:
             elif event.kind not in ("bind", "maybe-bind", "import"):
                 continue
             detail = "import" if "import" in event.kind else ""
+            if event.kind == "import":
+                self.packages[event.name] = _package(event.detail)
             for name in names:
                 if name in self.parameters:
                     self.finding(
@@ -275,6 +280,7 @@ class _Flow:
             state.bound.add(name)
             state.local_imports.add(name)
             self.produce(name, Producer("import", step, cell, event.line, event.detail))
+            self.packages[name] = _package(event.detail)
         elif event.kind in ("file-write", "file-read"):
             kind = event.kind.removeprefix("file-")
             self.files.setdefault(name, []).append((step, kind, cell, event.line))
@@ -282,6 +288,9 @@ class _Flow:
             self.seeded[name] = here
         elif event.kind == "random":
             self.hidden_random(step, cell, event)
+        elif event.kind == "setting":
+            if self.is_module(name, step):
+                self.library_settings.append((step, cell, event))
         elif event.kind == "chdir":
             self.finding(
                 cell,
@@ -484,6 +493,7 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
     _edges(layout, steps, flow)
     _check_unserializable(flow, steps)
     _guard(flow, steps, {p.name for p in parameters if p.type in ("list", "dict")})
+    _check_library_settings(flow, steps)
     _check_parallel_producers(flow, steps)
     config, config_findings = settings.read_notebook(
         nb.metadata, options or settings.Options()
@@ -700,6 +710,61 @@ def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
             reader = next(stale, None)
             if reader is not None:
                 step.guards[name] = reader
+
+
+def _check_library_settings(flow: _Flow, steps: list[Step]) -> None:
+    """A library setting a step makes stays in that step's process: say so when
+    a later step uses the library (any name imported from it)."""
+    position = {s.name: i for i, s in enumerate(steps)}
+    package = flow.packages
+    users: dict[str, set[str]] = {}  # package -> steps using a name from it
+    for name, reads in flow.setup_reads.items():
+        users.setdefault(package.get(name, ""), set()).update(s for s, _, _ in reads)
+    for each in steps:
+        for name in each.reimports:
+            users.setdefault(package.get(name, ""), set()).add(each.name)
+    for name, made in flow.history.items():
+        for p in made:
+            if p.kind == "import" and p.step:
+                users.setdefault(package.get(name, ""), set()).add(p.step)
+    warned = set()
+    for step, cell, event in flow.library_settings:
+        library = package.get(event.name, "")
+        later = sorted(
+            (u for u in users.get(library, ()) if position[u] > position[step]),
+            key=lambda u: position[u],
+        )
+        if not library or not later or (step, event.detail) in warned:
+            continue
+        warned.add((step, event.detail))
+        flow.findings.append(
+            Finding(
+                cell,
+                event.line,
+                event.col,
+                "warning",
+                "hidden-state",
+                f"`{event.detail}` changes a setting of {library} in step {step!r} "
+                f"only: step {later[0]!r}, which uses {library}, starts from its "
+                "defaults; make the setting in an `imports` cell, which every step "
+                "runs",
+                step,
+                event.detail,
+            )
+        )
+
+
+def _package(statement: str) -> str:
+    """The top-level package an import statement imports from."""
+    try:
+        node = ast.parse(statement).body[0]
+    except (SyntaxError, IndexError):
+        return ""
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").partition(".")[0] if not node.level else ""
+    if isinstance(node, ast.Import):
+        return node.names[0].name.partition(".")[0]
+    return ""
 
 
 def _file_edges(steps: list[Step], flow: _Flow) -> dict[str, set[str]]:

@@ -457,6 +457,48 @@ def test_capture_binds_its_name(notebook):
     assert steps["b"][0] == ["cap"]
 
 
+@pytest.mark.parametrize(
+    ("imports", "setting", "use"),
+    [
+        ("import numpy as np", "np.set_printoptions(precision=2)", "print(np.ones(1))"),
+        ("import pandas as pd", "pd.options.display.precision = 1", "pd.Series([1])"),
+        (
+            "import sklearn\nfrom sklearn.preprocessing import StandardScaler",
+            "sklearn.set_config(transform_output='pandas')",
+            "StandardScaler()",
+        ),
+        ("import decimal", "decimal.getcontext().prec = 3", "decimal.Decimal(1)"),
+    ],
+)
+def test_a_library_setting_a_later_step_would_miss_is_warned(
+    notebook, imports, setting, use
+):
+    _, pipeline = flow(
+        notebook, (["imports"], imports), (["step:a"], setting), (["step:b"], use)
+    )
+    assert warnings(pipeline) == [("hidden-state", "a")]
+    (found,) = pipeline.findings
+    assert f"step 'b', which uses {imports.split()[1]}" in found.message
+
+
+@pytest.mark.parametrize(
+    ("setting", "use"),
+    [
+        ("np.set_printoptions(precision=2)\nprint(np.ones(1))", "x = 1"),
+        ("df = pd.DataFrame()\ndf.attrs['a'] = 1\ndf = df.set_index([])", "df"),
+        ("os.environ['A'] = '1'", "os.environ['A']"),
+    ],
+)
+def test_settings_no_later_step_misses_are_not_warned(notebook, setting, use):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "import os\nimport numpy as np\nimport pandas as pd"),
+        (["step:a"], setting),
+        (["step:b"], use),
+    )
+    assert warnings(pipeline) == []
+
+
 def test_exec_and_globals_are_reported(notebook):
     _, pipeline = flow(notebook, (["step:a"], "exec('z = 1')\nn = len(globals())"))
     assert warnings(pipeline) == [("dynamic-names", "a")] * 2

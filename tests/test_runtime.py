@@ -347,21 +347,3 @@ def test_a_cache_filled_in_one_step_is_warm_in_the_next(notebook):
         ]
     )
     assert faithful_or_refused(path, [1])
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="library settings (`np.set_printoptions`, `sklearn.set_config`, "
-    "`pd.set_option`) stay in the step that sets them, without a warning",
-)
-def test_a_library_setting_reaches_later_steps_or_is_warned(notebook):
-    path = notebook(
-        [
-            ("import numpy as np", ["imports"]),
-            ("np.set_printoptions(precision=2)", ["step:a"]),
-            ("result = repr(np.array([1 / 3]))\n" + WRITE, ["step:b"]),
-        ]
-    )
-    ran = run(path)
-    warned = "set_printoptions" in ran.stderr
-    assert warned or result(path) == "array([0.33])"
