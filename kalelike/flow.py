@@ -666,7 +666,8 @@ def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
     """Name, for each step, the values it could change without the analysis
     seeing it, and a later step that would then read a stale copy.
 
-    A step reaches what it receives, its list and dict parameters, and the values
+    A step reaches what it receives (and what its producers hand on with it, when
+    the values share objects), its list and dict parameters, and the values
     of the imports and functions cells (classes, with their class attributes,
     and a function only if it changes its arguments, and so perhaps its own
     defaults); a later step reads one of them
@@ -703,8 +704,16 @@ def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
         for name in prelude:
             if any(reader == step.name for reader, _, _ in flow.setup_reads[name]):
                 readers.setdefault(name, []).append((i, step.name, -1))
+    by_name = {s.name: s for s in steps}
     for i, step in enumerate(steps):
-        reachable = set(step.inputs) | (step.parameters & mutable) | prelude
+        # What its producers hand on besides: loaded with a received value it
+        # shares objects with (see save_together in the step runtime).
+        beside = {
+            name
+            for inp in step.inputs.values()
+            for name in by_name[inp.producer].outputs
+        }
+        reachable = set(step.inputs) | beside | (step.parameters & mutable) | prelude
         for name in sorted(reachable - step.outputs - {ENVIRON}):
             stale = (r for at, r, made in readers.get(name, []) if at > i and made < i)
             reader = next(stale, None)

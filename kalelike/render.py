@@ -203,6 +203,15 @@ def _offset(starts: list[int], line: int | None, column: int | None) -> int:
     return starts[(line or 1) - 1] + (column or 0)
 
 
+def task_names(pipeline: Pipeline) -> dict[str, str]:
+    """Step names by the names kfp gives their tasks (`load_data` runs as
+    `load-data`), so run logs can speak of steps as the notebook names them."""
+    return {
+        re.sub(r"[^-0-9a-z]+", "-", function.lower()).strip("-"): step
+        for step, function in _function_names(pipeline).items()
+    }
+
+
 def _function_names(pipeline: Pipeline) -> dict[str, str]:
     """A function name per step, renamed where it would shadow a name the script
     uses: a builtin, its own names, another step's `NAME_op` and `NAME_task`

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kalelike import render
 from kalelike.conversion import Conversion
 from kalelike.errors import RunFailed, UsageError
 
@@ -59,7 +60,8 @@ def run_local(
         for pair in arguments:
             command += ["--param", pair]
         notebook = conversion.pipeline.notebook
-        return _follow(command, echo, verbose, notebook, cwd, env)
+        names = render.task_names(conversion.pipeline)
+        return _follow(command, echo, verbose, notebook, names, cwd, env)
 
 
 def _follow(
@@ -67,6 +69,7 @@ def _follow(
     echo: Callable[[str], None],
     verbose: bool,
     notebook: str,
+    names: dict[str, str],
     cwd: Path | None,
     env: dict[str, str] | None = None,
 ) -> list[StepLog]:
@@ -94,7 +97,8 @@ def _follow(
                     echo(line)
                 tail = (tail + [line])[-40:]
                 if m := STARTED.search(line):
-                    current = StepLog(m.group(1), time.perf_counter())
+                    name = names.get(m.group(1), m.group(1))
+                    current = StepLog(name, time.perf_counter())
                     steps.append(current)
                 elif (m := FINISHED.search(line)) and current is not None:
                     current.seconds = time.perf_counter() - current.started

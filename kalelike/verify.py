@@ -30,6 +30,7 @@ from kalelike.model import Step
 from kalelike.run import _stop, run_local
 
 SAVED = ".nb2pipe_values"
+GROUP = b"NB2GRP"  # the start of a file holding values saved together
 FINAL = ".nb2pipe_final"  # what last steps bind, in both runs
 RUNS = "nb2pipe_runs"
 FINAL_VARIABLE = "NB2PIPE_VERIFY_FINAL"  # read by run_step, see step_runtime.py
@@ -199,9 +200,11 @@ def _compare_values(conversion: Conversion, saved: Path, runs: Path) -> list[Row
     [run] = [p for p in runs.iterdir() if p.is_dir()]
     rows = []
     folders = render.artifact_folders(conversion.pipeline)
-    for (step, name), (task, output) in sorted(folders.items()):
+    order = {s.name: i for i, s in enumerate(conversion.pipeline.steps)}
+    in_notebook_order = sorted(folders.items(), key=lambda i: (order[i[0][0]], i[0]))
+    for (step, name), (task, output) in in_notebook_order:
         mine, theirs = saved / step / name, run / task / output
-        b = load(theirs) if theirs.exists() else None
+        b = load(theirs, name) if theirs.exists() else None
         if b is UNBOUND:  # bound on some paths only, and not on the path taken
             equal = not mine.exists()
             rows.append(Row(name, step, equal, "" if equal else "unbound in pipeline"))
@@ -270,8 +273,9 @@ def _compare_files(notebook_dir: Path, pipeline_dir: Path, notebook: str) -> lis
     return rows
 
 
-def load(path: Path) -> object:
-    """Read a value as either run saved it: .npy, Arrow, parquet or a pickle."""
+def load(path: Path, name: str = "") -> object:
+    """Read a value as either run saved it: .npy, Arrow, parquet or a pickle;
+    `name` picks the value out of values a step saved together."""
     head = path.read_bytes()[:8]
     if head.startswith(b"\x93NUMPY"):
         import numpy
@@ -285,6 +289,11 @@ def load(path: Path) -> object:
         )
         return reader(path)
     with open(path, "rb") as f:
+        if head.startswith(GROUP):  # see save_together in the step runtime
+            f.readline()
+            values = _Unpickler(f).load()
+            assert isinstance(values, dict)
+            return values[name]
         return _Unpickler(f).load()
 
 

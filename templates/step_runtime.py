@@ -24,7 +24,6 @@ def run_step(
     notebook defaults, whose ints the values get back.
     """
     import ast
-    import contextlib
     import importlib.util
     import inspect
     import linecache
@@ -92,14 +91,17 @@ def run_step(
         if "matplotlib.pyplot" in sys.modules:  # as Jupyter's inline backend does
             sys.modules["matplotlib.pyplot"].close("all")
 
-    def save(value, path):
+    def save(value, path, reached=None):
         """Write a value handed on; the format's name goes in the artifact's metadata.
 
         Arrays go to .npy and DataFrames to Arrow IPC (feather), as fast as copying
         their bytes and readable without nb2pipe; what those formats would not give
         back exactly (object dtypes, column names that are not strings, an index
         other than a range or plain one, attrs) is pickled, as is everything else.
+        The data objects the value holds go into `reached`, by id.
         """
+        if reached is not None:
+            reached[id(value)] = value
         np = sys.modules.get("numpy")
         if np is not None and type(value) is np.ndarray and not value.dtype.hasobject:
             with open(path, "wb") as f:
@@ -111,8 +113,42 @@ def run_step(
             pyarrow.feather.write_feather(value, path, compression="uncompressed")
             return "feather"
         with open(path, "wb") as f:
-            Pickler(f, protocol=5).dump(value)
+            Pickler(f, protocol=5, reached=reached).dump(value)
         return "cloudpickle"
+
+    def sharing(reached):
+        """Groups of names, each of two or more, whose values share an object."""
+        parent = {name: name for name in reached}
+
+        def root(name):
+            while parent[name] != name:
+                name = parent[name]
+            return name
+
+        owner = {}
+        for name in sorted(reached):
+            for key in reached[name]:
+                parent[root(name)] = root(owner.setdefault(key, name))
+        found = {}
+        for name in sorted(reached):
+            found.setdefault(root(name), []).append(name)
+        return [names for names in found.values() if len(names) > 1]
+
+    def save_together(values, artifacts):
+        """Values that share objects go in one pickle, written to each of their
+        artifacts, so a step receiving several of them gets one object graph."""
+        import io
+        import uuid
+
+        token = uuid.uuid4().hex.encode()
+        buffer = io.BytesIO()
+        Pickler(buffer, protocol=5).dump(values)
+        for name in values:
+            with open(artifacts[name].path, "wb") as f:
+                f.write(GROUP + token + b"\n")
+                f.write(buffer.getbuffer())
+            artifacts[name].metadata["format"] = "cloudpickle-group"
+            artifacts[name].metadata["shared_with"] = sorted(set(values) - {name})
 
     def arrow_exact(frame):
         np, pd = sys.modules.get("numpy"), sys.modules.get("pandas")
@@ -147,6 +183,11 @@ def run_step(
 
                 f.seek(0)
                 return numpy.load(f, allow_pickle=False)
+            if magic == GROUP:  # see save_together
+                token = f.readline()
+                if token not in groups:
+                    groups[token] = Unpickler(f).load()
+                return groups[token][name]
             if magic != b"ARROW1":
                 f.seek(0)
                 return Unpickler(f).load()
@@ -179,8 +220,34 @@ def run_step(
     helpers = {"nb2pipe:function": rebuild, "nb2pipe:restore": restore}
     helpers["nb2pipe:unbound"] = unbound
 
+    GROUP = b"NB2GRP"  # the start of a file save_together writes
+    groups = {}  # token -> the values of one save_together, as this step loaded them
+    code_like = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
+
+    def holds_data(obj):
+        """Containers and objects a step can change, not classes, functions,
+        modules, dtypes or the other singletons many values refer to."""
+        if type(obj) in (list, dict, set, bytearray):
+            return len(obj) > 0  # empty ones are class defaults, like `_metadata`
+        module = type(obj).__module__.partition(".")[0]
+        if module == "numpy":
+            return type(obj).__name__ == "ndarray"
+        if module == "pandas":  # indexes and dtypes are shared, and immutable
+            return type(obj).__name__ in ("DataFrame", "Series")
+        kind = type(obj).__name__  # `cython_function_or_method` and the like
+        if isinstance(obj, code_like) or "function" in kind or "method" in kind:
+            return False
+        return hasattr(obj, "__dict__")
+
     class Pickler(cloudpickle.Pickler):
+        def __init__(self, file, protocol=None, reached=None):
+            super().__init__(file, protocol=protocol)
+            self.reached = reached
+
         def persistent_id(self, obj):
+            if self.reached is not None and holds_data(obj):
+                # Kept alive, so no later object can come to have its id.
+                self.reached[id(obj)] = obj
             for pid, helper in helpers.items():
                 if obj is helper:
                     return pid
@@ -220,7 +287,17 @@ def run_step(
             return super().reducer_override(obj)
 
     def fingerprint(value):
-        """A checksum of a value's contents, or None where it cannot be taken."""
+        """A checksum of what a step could change in a value, or None where it
+        cannot be taken reliably (then the value is not checked).
+
+        Contents, not layout or caches: arrays by their bytes, pandas objects by
+        their row hashes, containers and objects item by item. Of an object made
+        by a library only its public attributes count (fitted `coef_`, not the
+        query counters of a search tree); a notebook class's count in full but
+        for its `cached_property` values. Other pandas and matplotlib objects
+        keep caches in their state: not checked.
+        """
+        import functools
         import zlib
 
         class Checksum:
@@ -229,35 +306,89 @@ def run_step(
             def write(self, data):
                 self.crc = zlib.crc32(data, self.crc)
 
+        class Unchecked(Exception):
+            pass
+
         out = Checksum()
         np, pd = sys.modules.get("numpy"), sys.modules.get("pandas")
-        try:
-            array = np is not None and type(value) is np.ndarray
-            if array and not value.dtype.hasobject:
-                out.write(repr((value.shape, value.dtype.str)).encode())
-                out.write(np.ascontiguousarray(value).data)
-                return out.crc
-            if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
-                # Contents, not layout: pandas may consolidate blocks on a read.
-                with contextlib.suppress(TypeError):  # unhashable cells: pickled
+        plain = (int, float, complex, str, bytes, bool, type(None))
+
+        def feed(value, depth):
+            if depth > 50:
+                raise Unchecked
+            out.write(type(value).__qualname__.encode())
+            if type(value) in plain:
+                out.write(repr(value).encode())
+            elif np is not None and type(value) is np.ndarray:
+                if value.dtype.hasobject:
+                    feed(value.tolist(), depth + 1)
+                else:
+                    out.write(repr((value.shape, value.dtype.str)).encode())
+                    out.write(np.ascontiguousarray(value).data)
+            elif pd is not None and isinstance(
+                value, (pd.DataFrame, pd.Series, pd.Index)
+            ):
+                try:
                     rows = pd.util.hash_pandas_object(value, index=True)
-                    out.write(repr((value.shape, value.dtypes, value.axes)).encode())
-                    out.write(rows.to_numpy().data)
-                    return out.crc
-            if defined.get(getattr(value, "__qualname__", None)) is value:
-                # The prelude's own, pickled by name: what a step can change in it.
-                value = (
-                    {k: v for k, v in vars(value).items() if not k.startswith("__")}
-                    if isinstance(value, type)
-                    else (
-                        value.__defaults__,
-                        value.__kwdefaults__,
-                        value.__dict__,
-                        [c.cell_contents for c in value.__closure__ or ()],
-                    )
+                except TypeError:  # unhashable cells, like lists
+                    raise Unchecked from None
+                columns = list(getattr(value, "columns", [getattr(value, "name", "")]))
+                out.write(
+                    repr(
+                        (
+                            value.shape,
+                            [str(t) for t in value.dtypes]
+                            if hasattr(value, "dtypes")
+                            else str(value.dtype),
+                            columns,
+                        )
+                    ).encode()
                 )
-            Pickler(out, protocol=5).dump(value)
-        except Exception:  # noqa: BLE001 - not comparable: not checked
+                out.write(rows.to_numpy().data)
+            elif type(value).__module__.partition(".")[0] in ("pandas", "matplotlib"):
+                raise Unchecked
+            elif type(value) in (list, tuple):
+                out.write(str(len(value)).encode())
+                for item in value:
+                    feed(item, depth + 1)
+            elif type(value) is dict:
+                out.write(str(len(value)).encode())
+                for key, item in value.items():
+                    feed(key, depth + 1)
+                    feed(item, depth + 1)
+            elif defined.get(getattr(value, "__qualname__", None)) is value:
+                # The prelude's own, pickled by name: what a step can change in it.
+                if isinstance(value, type):
+                    feed(attributes(value, vars(value), own=False), depth + 1)
+                else:
+                    closure = [c.cell_contents for c in value.__closure__ or ()]
+                    feed([value.__defaults__, value.__kwdefaults__, closure], depth + 1)
+                    feed(dict(value.__dict__), depth + 1)
+            elif hasattr(value, "__dict__") and not isinstance(value, type):
+                own = type(value).__module__ == "__main__"
+                feed(attributes(value, vars(value), own), depth + 1)
+                if own:  # a notebook class's attributes show through its objects
+                    kind = type(value)
+                    feed(attributes(kind, vars(kind), own=False), depth + 1)
+            else:
+                Pickler(out, protocol=5).dump(value)
+
+        def attributes(value, state, own):
+            kind = value if isinstance(value, type) else type(value)
+            return {
+                key: item
+                for key, item in state.items()
+                if not key.startswith("__")
+                and (own or not key.startswith("_"))
+                and not isinstance(getattr(kind, key, None), functools.cached_property)
+                and not isinstance(
+                    item, (types.FunctionType, classmethod, staticmethod)
+                )
+            }
+
+        try:
+            feed(value, 0)
+        except Exception:  # noqa: BLE001 - Unchecked, or not comparable: not checked
             return None
         return out.crc
 
@@ -314,17 +445,25 @@ def run_step(
                 namespace.pop(name, None)
             else:
                 namespace[name] = value
+
+        def reachable(name):
+            """The value of `name` in this step: bound, or loaded with a group."""
+            if name in namespace:
+                return namespace[name]
+            return next((g[name] for g in groups.values() if name in g), unbound)
+
         guards = {
-            name: (reader, fingerprint(namespace[name]))
+            name: (reader, fingerprint(reachable(name)))
             for name, reader in (guards or {}).items()
-            if name in namespace
+            if reachable(name) is not unbound
         }
         for label, source in cells.items():
             run(label, source)
         for name, (reader, before) in guards.items():
-            if before is None or name not in namespace:
+            value = reachable(name)
+            if before is None or value is unbound:
                 continue
-            if fingerprint(namespace[name]) != before:
+            if fingerprint(value) != before:
                 raise RuntimeError(
                     f"{notebook}: this step changed {name!r} in a way nb2pipe's "
                     "analysis does not follow (through another name for it, or a "
@@ -337,6 +476,7 @@ def run_step(
                 if environment_before.get(key) != os.environ.get(key):
                     environment[key] = os.environ.get(key)
             namespace["os.environ"] = environment
+        reached = {}  # output -> the data objects it holds, by id
         for name, artifact in outputs.items():
             if name not in namespace:  # bound on some paths only, as in the notebook
                 with open(artifact.path, "wb") as f:
@@ -344,7 +484,10 @@ def run_step(
                 artifact.metadata["format"] = "unbound"
                 continue
             try:
-                artifact.metadata["format"] = save(namespace[name], artifact.path)
+                # Sharing needs two values; one alone is not tracked.
+                track = reached.setdefault(name, {}) if len(outputs) > 1 else None
+                value = namespace[name]
+                artifact.metadata["format"] = save(value, artifact.path, track)
             except Exception as e:  # noqa: BLE001 - any pickling failure, explained
                 kind = type(namespace[name]).__name__
                 raise TypeError(
@@ -352,6 +495,8 @@ def run_step(
                     f"step: {e}. Create it in the step that uses it, or in a "
                     "`functions` cell"
                 ) from None
+        for group in sharing(reached):
+            save_together({name: namespace[name] for name in group}, outputs)
         if metrics is not None:
             artifact, names = metrics
             for name in names:
