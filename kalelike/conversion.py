@@ -1,8 +1,11 @@
 """The library's verbs: analyse a notebook, convert it, write the script."""
 
+import contextlib
+import gc
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,6 +33,11 @@ def analyze(
     `base_image` is a command-line flag, "" when not given: the notebook's
     metadata, then the project's `[tool.nb2pipe]`, fill in what it leaves out.
     """
+    with _without_cycle_collection():
+        return _analyze(path, base_image, options)
+
+
+def _analyze(path: Path, base_image: str, options: settings.Options | None) -> Pipeline:
     project = config.for_notebook(path)
     nb = config.with_project(notebook.read(path), project)
     options = replace(
@@ -48,6 +56,19 @@ def analyze(
         return refusal
 
 
+@contextlib.contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """The analysis makes many objects and few cycles; the cycle collector's
+    passes over a heap that grows with the notebook would make it quadratic."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def convert(
     path: Path,
     base_image: str = "",
@@ -58,8 +79,8 @@ def convert(
     pipeline = analyze(path, base_image, options)
     if blocking(pipeline.findings):
         raise FindingsError(pipeline.findings)
-    script = render.render(pipeline, script_name or render.script_name(path))
-    too_large = render.oversized_steps(pipeline, script)
+    script, tree = render.render(pipeline, script_name or render.script_name(path))
+    too_large = render.oversized_steps(pipeline, script, tree)
     if too_large:
         raise FindingsError(pipeline.findings + too_large)
     return Conversion(pipeline, script)

@@ -7,7 +7,9 @@ value rebound later wins over an earlier one. Imports are re-run, never pickled.
 """
 
 import ast
+import bisect
 import builtins
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -701,9 +703,11 @@ def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
             readers.setdefault(name, []).append((i, step.name, position[inp.producer]))
         for name in step.parameters & mutable:
             readers.setdefault(name, []).append((i, step.name, -1))
-        for name in prelude:
-            if any(reader == step.name for reader, _, _ in flow.setup_reads[name]):
-                readers.setdefault(name, []).append((i, step.name, -1))
+    for name in prelude:
+        for i in sorted({position[reader] for reader, _, _ in flow.setup_reads[name]}):
+            readers.setdefault(name, []).append((i, steps[i].name, -1))
+    for found in readers.values():
+        found.sort()
     by_name = {s.name: s for s in steps}
     for i, step in enumerate(steps):
         # What its producers hand on besides: loaded with a received value it
@@ -715,8 +719,10 @@ def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
         }
         reachable = set(step.inputs) | beside | (step.parameters & mutable) | prelude
         for name in sorted(reachable - step.outputs - {ENVIRON}):
-            stale = (r for at, r, made in readers.get(name, []) if at > i and made < i)
-            reader = next(stale, None)
+            found = readers.get(name, [])
+            after = bisect.bisect_right(found, (i, "\uffff"))  # the first past step i
+            later = itertools.islice(found, after, None)
+            reader = next((r for _, r, made in later if made < i), None)
             if reader is not None:
                 step.guards[name] = reader
 

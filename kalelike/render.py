@@ -59,16 +59,16 @@ def script_name(notebook: Path) -> str:
     return f"{notebook.stem}_pipeline.py"
 
 
-def render(pipeline: Pipeline, script: str) -> str:
-    """The script's text; parsed before it is returned, so it is valid Python."""
+def render(pipeline: Pipeline, script: str) -> tuple[str, ast.Module]:
+    """The script's text and its syntax tree: parsed before it is returned, so it
+    is valid Python (the tree then serves `oversized_steps`)."""
     template, runtime = _template()
     text = template.render(runtime=runtime, **context(pipeline, script))
     try:
-        # Compiling checks all ast.parse does, without making the tree's objects.
-        compile(text, script or "<script>", "exec", dont_inherit=True)
+        tree = ast.parse(text, script or "<script>")
     except SyntaxError as e:  # the template and quoting must never allow this
         raise InternalError(f"generated script does not parse: {e}") from None
-    return text
+    return text, tree
 
 
 # kfp hands a step its code as one command-line argument, which Linux caps at
@@ -76,7 +76,7 @@ def render(pipeline: Pipeline, script: str) -> str:
 ARGUMENT_LIMIT = 127 * 1024
 
 
-def oversized_steps(pipeline: Pipeline, text: str) -> list[Finding]:
+def oversized_steps(pipeline: Pipeline, text: str, tree: ast.Module) -> list[Finding]:
     """Steps too large for kfp to start, as findings on their largest cell."""
     functions = _function_names(pipeline)
     # Where each line starts, in bytes, split as ast.get_source_segment splits
@@ -85,7 +85,7 @@ def oversized_steps(pipeline: Pipeline, text: str) -> list[Finding]:
     sizes = {
         node.name: _offset(starts, node.end_lineno, node.end_col_offset)
         - _offset(starts, node.lineno, node.col_offset)
-        for node in ast.parse(text).body
+        for node in tree.body
         if isinstance(node, ast.FunctionDef)
     }
     shared = sizes["run_step"] + sizes.get("notebook_prelude", 0)
