@@ -302,6 +302,7 @@ class Defs:
     functions: dict[str, Summary] = field(default_factory=dict)
     methods: dict[str, Summary] = field(default_factory=dict)
     classes: set[str] = field(default_factory=set)  # names in `functions` of classes
+    memoized: set[str] = field(default_factory=set)  # functions under `lru_cache`
     # name -> names whose objects it may share (`m = models["lr"]`, loop targets)
     aliases: dict[str, set[str]] = field(default_factory=dict)
     # Names whose latest binding holds no state when called: builtins, `def`,
@@ -747,6 +748,15 @@ class CellAnalyzer:
         self.defs.functions[node.name] = summarize(node, self.defs)
         self.bind(node.name, node, "")
         self.defs.static.add(node.name)
+        memoized = any(
+            _dotted(d.func if isinstance(d, ast.Call) else d).rpartition(".")[2]
+            in ("cache", "lru_cache")
+            for d in node.decorator_list
+        )
+        if memoized:
+            self.defs.memoized.add(node.name)
+        else:
+            self.defs.memoized.discard(node.name)
 
     stmt_AsyncFunctionDef = stmt_FunctionDef
 

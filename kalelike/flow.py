@@ -64,6 +64,8 @@ class _Flow:
         self.seeded: dict[str, Producer] = {}  # random module -> the step seeding it
         self.first_draw: dict[str, str] = {}  # random module -> first step drawing
         self.packages: dict[str, str] = {}  # imported name -> its top-level package
+        # Memoized functions with side effects: name -> the steps using them.
+        self.memoized_uses: dict[str, list[tuple[str, int, Event]]] = {}
         # Library settings a step changes: (step, cell, event), module in its name.
         self.library_settings: list[tuple[str, int, Event]] = []
         self.warned: set[tuple[str, str]] = set()
@@ -250,6 +252,10 @@ class _Flow:
     def apply(self, state: _StepState, cell: int, event: Event) -> None:
         name, step = event.name, state.step.name
         here = Producer("step", step, cell, event.line, event.detail)
+        if event.kind == "read" and name in self.defs.memoized:
+            summary = self.defs.functions[name]
+            if summary.mutates or summary.writes or "env-set" in summary.env:
+                self.memoized_uses.setdefault(name, []).append((step, cell, event))
         if event.kind in ("read", "mutate", "delete"):
             if name not in state.bound and name not in state.local_imports:
                 self.resolve(state, cell, event)
@@ -496,6 +502,7 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
     _check_unserializable(flow, steps)
     _guard(flow, steps, {p.name for p in parameters if p.type in ("list", "dict")})
     _check_library_settings(flow, steps)
+    _check_memoized(flow)
     _check_parallel_producers(flow, steps)
     config, config_findings = settings.read_notebook(
         nb.metadata, options or settings.Options()
@@ -725,6 +732,36 @@ def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
             reader = next((r for _, r, made in later if made < i), None)
             if reader is not None:
                 step.guards[name] = reader
+
+
+def _check_memoized(flow: _Flow) -> None:
+    """A memoized function's cache starts empty in every step: where it has side
+    effects, a second step calling it runs them again, which the notebook did not."""
+    for name, uses in sorted(flow.memoized_uses.items()):
+        first = uses[0][0]
+        again = next((use for use in uses if use[0] != first), None)
+        if again is None:
+            continue
+        step, cell, event = again
+        summary = flow.defs.functions[name]
+        effects = (
+            ", ".join(sorted(summary.mutates | summary.writes)) or "the environment"
+        )
+        flow.findings.append(
+            Finding(
+                cell,
+                event.line,
+                event.col,
+                "error",
+                "memoized-side-effects",
+                f"`{name}` keeps a cache (`lru_cache`) and changes {effects} when it "
+                f"runs; each step starts with an empty cache, so step {step!r} runs "
+                f"it again where the notebook used the result step {first!r} cached; "
+                "call it in one step, or keep the changes out of the cached function",
+                step,
+                name,
+            )
+        )
 
 
 def _check_library_settings(flow: _Flow, steps: list[Step]) -> None:

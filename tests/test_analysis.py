@@ -499,6 +499,20 @@ def test_settings_no_later_step_misses_are_not_warned(notebook, setting, use):
     assert warnings(pipeline) == []
 
 
+def test_a_pure_cached_function_may_serve_many_steps(notebook):
+    _, pipeline = flow(
+        notebook,
+        (
+            ["functions"],
+            "import functools\n\n@functools.lru_cache(maxsize=None)\ndef fib(n):\n"
+            "    return n if n < 2 else fib(n - 1) + fib(n - 2)",
+        ),
+        (["step:a"], "x = fib(10)"),
+        (["step:b"], "y = fib(12)"),
+    )
+    assert pipeline.findings == []
+
+
 def test_exec_and_globals_are_reported(notebook):
     _, pipeline = flow(notebook, (["step:a"], "exec('z = 1')\nn = len(globals())"))
     assert warnings(pipeline) == [("dynamic-names", "a")] * 2

@@ -278,7 +278,7 @@ def test_what_capture_caught_reaches_a_later_step(notebook):
     assert result(path) == "hi\n"
 
 
-# -- known gaps: each a strict xfail until the analysis or the runtime covers it ---
+# -- shared objects and caches; a known gap is a strict xfail until it is covered --
 
 
 def faithful_or_refused(path: Path, want: object) -> bool:
@@ -353,12 +353,7 @@ def test_fitting_a_pipeline_fails_the_step_that_changes_the_estimator_in_it(
     assert "this step changed 'scaler'" in ran.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an lru_cache filled in one step is empty again in the next, which "
-    "reruns the functions cell; the cache is not part of any value",
-)
-def test_a_cache_filled_in_one_step_is_warm_in_the_next(notebook):
+def test_a_cache_with_side_effects_used_by_two_steps_is_refused(notebook):
     path = notebook(
         [
             (
@@ -370,7 +365,10 @@ def test_a_cache_filled_in_one_step_is_warm_in_the_next(notebook):
             ("slow(1)\nresult = LOG\n" + WRITE, ["step:b"]),
         ]
     )
-    assert faithful_or_refused(path, [1])
+    ran = run(path)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "nb.ipynb:cell 3:1:1: error: `slow` keeps a cache" in ran.stderr
+    assert "[memoized-side-effects]" in ran.stderr
 
 
 def test_reading_values_whose_state_caches_a_read_does_not_fail_the_step(notebook):
