@@ -676,12 +676,11 @@ def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
     seeing it, and a later step that would then read a stale copy.
 
     A step reaches what it receives (and what its producers hand on with it, when
-    the values share objects), its list and dict parameters, and the values
-    of the imports and functions cells (classes, with their class attributes,
-    and a function only if it changes its arguments, and so perhaps its own
-    defaults); a later step reads one of them
-    as it was before when it gets it from an earlier producer, as a parameter, or
-    from the prelude.
+    the values share objects), its list and dict parameters, and the values of
+    the imports and functions cells (classes, with their class attributes, and a
+    function only if it changes its arguments, and so perhaps its own defaults).
+    A later step reads one of them as it was before when it gets it from an
+    earlier producer, as a parameter, or from the prelude.
     """
     position = {s.name: i for i, s in enumerate(steps)}
 

@@ -470,10 +470,8 @@ def _numbers(defaults: list[tuple[str, object]]) -> str:
     """The `numbers=` dict: list and dict defaults holding ints, laid out as
     `ruff format` would."""
     pairs = [(quote(name), value) for name, value in defaults if _holds_int(value)]
-    if not pairs:
-        return ""
-    one = "{" + ", ".join(f"{k}: {_json_literal(v)}" for k, v in pairs) + "}"
-    if 8 + len("numbers=") + len(one) + 1 <= WIDTH:
+    one = _dict_literal([(k, _json_literal(v)) for k, v in pairs], 8, "numbers=")
+    if "\n" not in one:
         return one
     body = "".join(
         f"{' ' * 12}{k}: {_fitted(v, 12, len(k) + 2, ',')},\n" for k, v in pairs
@@ -484,10 +482,10 @@ def _numbers(defaults: list[tuple[str, object]]) -> str:
 def _holds_int(value: object) -> bool:
     """A list or dict holding an int, which KFP would hand over as a float."""
     if isinstance(value, dict):
-        return any(_holds_int(v) or type(v) is int for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_int(v) or type(v) is int for v in value)
-    return False
+        value = list(value.values())
+    return isinstance(value, list) and any(
+        type(v) is int or _holds_int(v) for v in value
+    )
 
 
 def _json_literal(value: object) -> str:

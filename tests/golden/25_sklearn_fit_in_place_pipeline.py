@@ -354,18 +354,12 @@ def run_step(
                     rows = pd.util.hash_pandas_object(value, index=True)
                 except TypeError:  # unhashable cells, like lists
                     raise Unchecked from None
-                columns = list(getattr(value, "columns", [getattr(value, "name", "")]))
-                out.write(
-                    repr(
-                        (
-                            value.shape,
-                            [str(t) for t in value.dtypes]
-                            if hasattr(value, "dtypes")
-                            else str(value.dtype),
-                            columns,
-                        )
-                    ).encode()
-                )
+                # Text that holds no display setting: names and dtypes, listed.
+                if isinstance(value, pd.DataFrame):
+                    labels, kinds = list(value.columns), list(map(str, value.dtypes))
+                else:
+                    labels, kinds = [value.name], [str(value.dtype)]
+                out.write(repr((value.shape, labels, kinds)).encode())
                 out.write(rows.to_numpy().data)
             elif type(value).__module__.partition(".")[0] in ("pandas", "matplotlib"):
                 raise Unchecked
@@ -474,14 +468,14 @@ def run_step(
                 return namespace[name]
             return next((g[name] for g in groups.values() if name in g), unbound)
 
-        guards = {
-            name: (reader, fingerprint(reachable(name)))
-            for name, reader in (guards or {}).items()
-            if reachable(name) is not unbound
-        }
+        checked = {}  # name -> (the step that reads it later, its checksum)
+        for name, reader in (guards or {}).items():
+            value = reachable(name)
+            if value is not unbound:
+                checked[name] = (reader, fingerprint(value))
         for label, source in cells.items():
             run(label, source)
-        for name, (reader, before) in guards.items():
+        for name, (reader, before) in checked.items():
             value = reachable(name)
             if before is None or value is unbound:
                 continue
