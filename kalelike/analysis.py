@@ -266,11 +266,13 @@ NOTEBOOK_BUILTINS = frozenset(dir(builtins)) | {"display", "get_ipython"}
 class Event:
     """One thing a cell does with a module-level name."""
 
-    kind: str  # read, bind, maybe-bind, mutate, delete, import
+    kind: str  # read, bind, maybe-bind, mutate, delete, import, share
     name: str
     line: int
     col: int
-    detail: str = ""  # import: the statement; bind: an unserializable kind; read: via
+    # import: the statement; bind: an unserializable kind; read: via; share: the
+    # name just bound that may share this name's objects
+    detail: str = ""
 
 
 @dataclass
@@ -675,13 +677,13 @@ class CellAnalyzer:
     def assign_target(
         self, target: ast.expr, value: ast.expr | None, roots: set[str] | None = None
     ) -> None:
+        shared = (roots or set()) | (alias_roots(value) if value is not None else set())
         if isinstance(target, ast.Name):
             self.bind(target.id, target, self.value_kind(value))
-            shared = alias_roots(value) if value is not None else set()
-            self.defs.rebind(target.id, shared | (roots or set()))
+            self.link(target.id, shared, target)
         elif isinstance(target, (ast.Tuple, ast.List)):
-            for elt in target.elts:
-                self.assign_target(elt, None, roots)
+            for elt in target.elts:  # `first, rest = rows`: each may share `rows`
+                self.assign_target(elt, None, shared)
         elif isinstance(target, ast.Starred):
             self.assign_target(target.value, None, roots)
         else:  # attribute or subscript store: changes the object in place
@@ -695,10 +697,19 @@ class CellAnalyzer:
         if is_stateful_value(value, self.defs):  # `a, b = tee(it)` included
             self.defs.stateful.update(target_names(target))
 
+    def link(self, name: str, roots: set[str], node: ast.AST) -> None:
+        """`name` now may share the objects of `roots`; name all that it shares."""
+        self.defs.rebind(name, roots)
+        if roots - {name}:
+            for other in sorted(self.defs.sharing(name)):
+                self.emit("share", other, node, name)
+
     def stmt_Assign(self, node: ast.Assign) -> None:
         self.expr(node.value)
-        for target in node.targets:
-            self.assign_target(target, node.value)
+        bound: set[str] = set()
+        for target in node.targets:  # `a = b = []`: one object under both names
+            self.assign_target(target, node.value, bound)
+            bound = bound | set(target_names(target))
 
     def stmt_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.simple:  # module-level annotations are evaluated
@@ -910,6 +921,7 @@ class CellAnalyzer:
             self.expr_in_scope(node.value, local)
             self.conditional += 1  # it may sit in a comprehension or a condition
             self.bind(node.target.id, node.target, self.value_kind(node.value))
+            self.link(node.target.id, alias_roots(node.value) - local, node.target)
             self.conditional -= 1
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
             self.comprehension(node.generators, [node.elt], local)

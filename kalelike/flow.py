@@ -52,8 +52,19 @@ class _StepState:
 class _Flow:
     """Walks the notebook's step cells in order, resolving each name read."""
 
-    def __init__(self, nb: Notebook, parameters: list[Parameter]) -> None:
+    def __init__(
+        self,
+        nb: Notebook,
+        parameters: list[Parameter],
+        carried: frozenset[tuple[int, int, str]] = frozenset(),
+    ) -> None:
         self.nb = nb
+        # Bindings (cell, line, name) whose step hands on, with the new name, every
+        # value it may share objects with, so that they arrive together.
+        self.carried = carried
+        # Every binding that may share objects: (step, cell, the share events).
+        self.sharings: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
+        self.changed: dict[str, dict[str, int]] = {}  # name -> step -> last cell
         self.defs = Defs()
         self.parameters = {p.name for p in parameters}
         self.history: dict[str, list[Producer]] = {}
@@ -261,6 +272,7 @@ class _Flow:
                 self.resolve(state, cell, event)
             if event.kind == "mutate" and name not in state.local_imports:
                 if not self.is_module(name, step):
+                    self.changed.setdefault(name, {})[step] = cell
                     state.maybe.setdefault(name, None)
                     # A change keeps the value's kind: an advanced generator is
                     # still a generator.
@@ -326,6 +338,39 @@ class _Flow:
             self.apply(state, cell, Event(kind, ENVIRON, event.line, event.col))
         elif event.kind == "star-import":
             self.star_import(state, cell, event)
+        elif event.kind == "share":
+            self.share(state, cell, event)
+
+    def share(self, state: _StepState, cell: int, event: Event) -> None:
+        """`event.detail`, just bound, may share the objects of `event.name`.
+
+        Handed on apart, the two would arrive as copies, and a later step changing
+        one would not change the other. When a later step changes either, this
+        step hands both on, so they travel together (see `carry`).
+        """
+        key = (cell, event.line, event.detail)
+        step, names = self.sharings.setdefault(key, (state.step.name, set()))
+        names.add(event.name)
+        made = self.history.get(event.name)
+        if key not in self.carried or not made or made[-1].step == step:
+            return
+        if made[-1].kind not in ("step", "parameter") or event.name in state.bound:
+            return
+        self.resolve(state, cell, Event("read", event.name, event.line, event.col))
+        detail = made[-1].detail if made[-1].kind == "step" else ""
+        self.produce(event.name, Producer("step", step, cell, event.line, detail))
+
+    def carry(self) -> frozenset[tuple[int, int, str]]:
+        """The bindings whose shared values a later step changes (see `share`)."""
+        return frozenset(
+            key
+            for key, (step, names) in self.sharings.items()
+            if any(
+                cell > key[0] and other != step
+                for name in names | {key[2]}
+                for other, cell in self.changed.get(name, {}).items()
+            )
+        )
 
     def star_import(self, state: _StepState, cell: int, event: Event) -> None:
         """Bind what `from m import *` binds, or refuse when it cannot be known."""
@@ -465,33 +510,10 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
     parameters, findings = read_parameters(layout.parameters)
     metrics, metric_findings = read_metrics(layout.metrics)
     findings += layout.findings + metric_findings
-    flow = _Flow(nb, parameters)
-    states = {
-        s.name: _StepState(Step(s.name, [c.index for c in s.cells]))
-        for s in layout.steps
-    }
-    # Notebook order, so the latest producer of a name is the one the notebook
-    # saw, whichever kind of cell it is in.
-    order: list[tuple[int, str, Cell | Parameter]] = sorted(
-        [(c.index, s.name, c) for s in layout.steps for c in s.cells]
-        + [(c.index, "", c) for c in layout.prelude]
-        + [(p.cell, "", p) for p in parameters],
-        key=lambda item: item[0],
-    )
-    prelude: list[CodeCell] = []
-    pending_metrics = sorted(metrics, key=lambda m: (m[1], m[2]))
-    for index, name, item in order:
-        while pending_metrics and pending_metrics[0][1] < index:
-            _place_metric(flow, states, pending_metrics.pop(0))
-        if isinstance(item, Parameter):
-            flow.produce(item.name, Producer("parameter", None, item.cell, 1))
-        elif name:
-            flow.step_cell(states[name], item)
-        else:
-            code = flow.prelude_cell(item)
-            prelude += [code] if code else []
-    for metric in pending_metrics:
-        _place_metric(flow, states, metric)
+    flow, states, prelude = _walk(nb, layout, parameters, metrics)
+    carried = flow.carry()
+    if carried:  # rare: walk again, handing shared values on together
+        flow, states, prelude = _walk(nb, layout, parameters, metrics, carried)
     flow.check_setup_order()
     steps = [states[s.name].step for s in layout.steps]
     for step in steps:
@@ -538,6 +560,44 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
             for m in used
         ],
     )
+
+
+def _walk(
+    nb: Notebook,
+    layout: tags.Layout,
+    parameters: list[Parameter],
+    metrics: list[tuple[str, int, int]],
+    carried: frozenset[tuple[int, int, str]] = frozenset(),
+) -> tuple[_Flow, dict[str, _StepState], list[CodeCell]]:
+    """Run through the cells in notebook order, resolving every name they use."""
+    flow = _Flow(nb, parameters, carried)
+    states = {
+        s.name: _StepState(Step(s.name, [c.index for c in s.cells]))
+        for s in layout.steps
+    }
+    # Notebook order, so the latest producer of a name is the one the notebook
+    # saw, whichever kind of cell it is in.
+    order: list[tuple[int, str, Cell | Parameter]] = sorted(
+        [(c.index, s.name, c) for s in layout.steps for c in s.cells]
+        + [(c.index, "", c) for c in layout.prelude]
+        + [(p.cell, "", p) for p in parameters],
+        key=lambda item: item[0],
+    )
+    prelude: list[CodeCell] = []
+    pending_metrics = sorted(metrics, key=lambda m: (m[1], m[2]))
+    for index, name, item in order:
+        while pending_metrics and pending_metrics[0][1] < index:
+            _place_metric(flow, states, pending_metrics.pop(0))
+        if isinstance(item, Parameter):
+            flow.produce(item.name, Producer("parameter", None, item.cell, 1))
+        elif name:
+            flow.step_cell(states[name], item)
+        else:
+            code = flow.prelude_cell(item)
+            prelude += [code] if code else []
+    for metric in pending_metrics:
+        _place_metric(flow, states, metric)
+    return flow, states, prelude
 
 
 def _installs(flow: _Flow, cells: list[CodeCell]) -> list[str]:

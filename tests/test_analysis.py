@@ -598,6 +598,35 @@ def test_change_through_an_alias_changes_the_original(notebook):
     assert steps["b"] == (["models"], ["models"])
 
 
+def test_an_alias_a_later_step_changes_hands_the_original_on_with_it(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["step:a"], "z = [0]"),
+        (["step:b"], "z2 = z"),
+        (["step:c"], "z2.append(1)"),
+        (["step:d"], "print(z)"),
+    )
+    assert pipeline.step("b").outputs == {"z", "z2"}
+    assert {n: i.producer for n, i in pipeline.step("c").inputs.items()} == {
+        "z": "b",
+        "z2": "b",
+    }
+    assert pipeline.step("d").inputs["z"].producer == "c"
+
+
+def test_an_alias_nobody_changes_later_leaves_the_original_with_its_producer(
+    notebook,
+):
+    _, pipeline = flow(
+        notebook,
+        (["step:load"], "rows = [[0], [1]]"),
+        (["step:loop", "prev:load"], "for row in rows:\n    pass"),
+        (["step:report", "prev:load"], "print(rows, row)"),
+    )
+    assert pipeline.step("report").inputs["rows"].producer == "load"
+    assert pipeline.step("loop").outputs == {"row"}
+
+
 def test_calling_a_method_on_a_call_result_changes_no_name(notebook):
     steps, pipeline = flow(
         notebook,
@@ -636,7 +665,7 @@ def test_parameter_rebound_on_some_paths_still_reaches_the_step(notebook):
     assert pipeline.step("b").inputs["RATE"].producer == "a"
 
 
-def changed_by(notebook, change, setup="a = b = flag = items = groups = None"):
+def changed_by(notebook, change, setup="a, b, flag, items, groups = [None] * 5"):
     """Steps: a binds, b makes `change`, c reads everything; b's outputs."""
     steps, pipeline = flow(
         notebook,
