@@ -275,6 +275,50 @@ class Event:
     detail: str = ""
 
 
+def through(name: str) -> str:
+    """The detail of an event on a name that shares objects with `name`, which
+    the code used."""
+    return f"through {name!r}"
+
+
+def is_through(event: Event) -> bool:
+    return event.detail.startswith("through '")
+
+
+@dataclass
+class Arguments:
+    """Some of a function's arguments: by position (after `self` for a method), by
+    parameter name, any (its `*args` or `**kwargs`), and its receiver (`self`)."""
+
+    positions: set[int] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    rest: bool = False
+    receiver: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.positions or self.names or self.rest or self.receiver)
+
+    def merge(self, other: "Arguments") -> None:
+        self.positions |= other.positions
+        self.names |= other.names
+        self.rest |= other.rest
+        self.receiver |= other.receiver
+
+    def of(self, call: ast.Call) -> list[ast.expr]:
+        """The expressions `call` passes for these arguments, its receiver aside."""
+        if not (self.positions or self.names or self.rest):
+            return []
+        every = arguments(call)
+        unpacked = any(isinstance(a, ast.Starred) for a in call.args) or any(
+            kw.arg is None for kw in call.keywords
+        )
+        if self.rest or unpacked:  # positions are not known: all of them
+            return every
+        return [a for i, a in enumerate(call.args) if i in self.positions] + [
+            kw.value for kw in call.keywords if kw.arg in self.names
+        ]
+
+
 @dataclass
 class Summary:
     """What calling a function (or using a class) does to module-level names."""
@@ -288,12 +332,10 @@ class Summary:
     env: set[str] = field(default_factory=set)  # "env-read", "env-set"
     # The global random states it seeds or draws from: ("seed" or "random", module)
     random: set[tuple[str, str]] = field(default_factory=set)
-    # The arguments it changes: by position (after `self` for a method), by
-    # parameter name, any (a changed `*args` or `**kwargs`), and its receiver.
-    mutated_params: set[int] = field(default_factory=set)
-    mutated_names: set[str] = field(default_factory=set)
-    mutates_rest: bool = False
-    mutates_receiver: bool = False
+    changes: Arguments = field(default_factory=Arguments)  # changed in place
+    # What its result may share objects with: arguments, and globals by name.
+    returns: Arguments = field(default_factory=Arguments)
+    returned: set[str] = field(default_factory=set)
     generator: bool = False
 
 
@@ -307,6 +349,7 @@ class Defs:
     memoized: set[str] = field(default_factory=set)  # functions under `lru_cache`
     # name -> names whose objects it may share (`m = models["lr"]`, loop targets)
     aliases: dict[str, set[str]] = field(default_factory=dict)
+    aliased_by: dict[str, set[str]] = field(default_factory=dict)  # the reverse
     # Names whose latest binding holds no state when called: builtins, `def`,
     # `class`, imports. Calling any other name may change its value (a closure).
     static: set[str] = field(default_factory=lambda: set(NOTEBOOK_BUILTINS))
@@ -318,17 +361,20 @@ class Defs:
         group, todo = {name}, [name]
         while todo:
             current = todo.pop()
-            linked = self.aliases.get(current, set()) | {
-                other for other, roots in self.aliases.items() if current in roots
-            }
+            linked = self.aliases.get(current, set()) | self.aliased_by.get(
+                current, set()
+            )
             todo += sorted(linked - group)
             group |= linked
         return group - {name}
 
     def rebind(self, name: str, roots: set[str]) -> None:
-        self.aliases.pop(name, None)
+        for root in self.aliases.pop(name, ()):
+            self.aliased_by[root].discard(name)
         if roots - {name}:
             self.aliases[name] = roots - {name}
+            for root in roots - {name}:
+                self.aliased_by.setdefault(root, set()).add(name)
 
     def expand(self, name: str) -> Summary:
         """The transitive summary of using `name`, following the names it reads."""
@@ -374,26 +420,81 @@ SHARING_CALLS = frozenset(
         "list",
         "tuple",
         "sorted",
+        "next",
+        "min",
+        "max",
+        "setdefault",
+        "pop",
+        "popitem",
+        # numpy and torch: views of their argument or receiver
+        "view",
+        "reshape",
+        "ravel",
+        "transpose",
+        "swapaxes",
+        "squeeze",
+        "diagonal",
+        "to_numpy",
+        "asarray",
+        "asanyarray",
+        "atleast_1d",
+        "atleast_2d",
+        "atleast_3d",
+        "broadcast_to",
+        "expand_dims",
+        "moveaxis",
+        "from_numpy",
+        "as_tensor",
+        "numpy",
     ]
 )
 
 
-def alias_roots(node: ast.expr) -> set[str]:
-    """Names whose objects the value of `node` may share (not copy)."""
+def alias_roots(node: ast.expr, defs: "Defs | None" = None) -> set[str]:
+    """Names whose objects the value of `node` may share (not copy).
+
+    With `defs`, a call of a notebook function shares what that function returns
+    of its arguments and globals.
+    """
     if isinstance(node, ast.Name):
         return {node.id}
     if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
-        return alias_roots(node.value)
+        return alias_roots(node.value, defs)
+    if isinstance(node, ast.NamedExpr):
+        return alias_roots(node.value, defs)
+    parts: list[ast.expr] = []
     if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-        return set().union(*(alias_roots(e) for e in node.elts))
-    if isinstance(node, ast.Dict):
-        return set().union(*(alias_roots(v) for v in node.values))
-    if isinstance(node, ast.Call) and _called_name(node.func) in SHARING_CALLS:
-        parts = [alias_roots(a) for a in node.args]
-        if isinstance(node.func, ast.Attribute):
-            parts.append(alias_roots(node.func.value))
-        return set().union(*parts)
-    return set()
+        parts = node.elts
+    elif isinstance(node, ast.Dict):
+        parts = node.values
+    elif isinstance(node, ast.IfExp):  # `a if flag else b`
+        parts = [node.body, node.orelse]
+    elif isinstance(node, ast.BoolOp):  # `a or b`
+        parts = node.values
+    elif isinstance(node, ast.Call):
+        return _call_shares(node, defs)
+    return set().union(*(alias_roots(p, defs) for p in parts))
+
+
+def _call_shares(call: ast.Call, defs: "Defs | None") -> set[str]:
+    func, called = call.func, _called_name(call.func)
+    if called in SHARING_CALLS:
+        parts = list(call.args)
+        if isinstance(func, ast.Attribute):
+            parts.append(func.value)
+        return set().union(*(alias_roots(p, defs) for p in parts))
+    summary = None
+    if defs is not None and isinstance(func, ast.Name):
+        summary = defs.functions.get(func.id)
+    elif defs is not None and isinstance(func, ast.Attribute):
+        summary = defs.methods.get(func.attr)
+    if summary is None:
+        return set()
+    parts = summary.returns.of(call)
+    if summary.returns.receiver and isinstance(func, ast.Attribute):
+        parts.append(func.value)
+    shared = set().union(*(alias_roots(p, defs) for p in parts))
+    return shared | summary.returned
 
 
 def target_names(node: ast.AST) -> Iterator[str]:
@@ -540,21 +641,6 @@ def arguments(call: ast.Call) -> list[ast.expr]:
     return [*call.args, *(kw.value for kw in call.keywords)]
 
 
-def changed_arguments(summary: Summary, call: ast.Call) -> list[ast.expr]:
-    """The arguments of `call` that the summarised function changes in place."""
-    if not (summary.mutated_params or summary.mutated_names or summary.mutates_rest):
-        return []
-    every = arguments(call)
-    unpacked = any(isinstance(a, ast.Starred) for a in call.args) or any(
-        kw.arg is None for kw in call.keywords
-    )
-    if summary.mutates_rest or unpacked:  # positions are not known: all of them
-        return every
-    return [a for i, a in enumerate(call.args) if i in summary.mutated_params] + [
-        kw.value for kw in call.keywords if kw.arg in summary.mutated_names
-    ]
-
-
 def passed_changers(call: ast.Call) -> list[ast.expr]:
     """Arguments a call changes whatever it is: `out=` targets, bound methods.
 
@@ -612,7 +698,7 @@ class CellAnalyzer:
         self.events.append(Event(kind, name, line, col, detail))
         if kind == "mutate":  # a change through one name shows through its aliases
             for alias in sorted(self.defs.sharing(name)):
-                self.events.append(Event(kind, alias, line, col, f"through {name!r}"))
+                self.events.append(Event(kind, alias, line, col, through(name)))
 
     def bind(self, name: str, node: ast.AST, detail: str = "") -> None:
         self.emit("maybe-bind" if self.conditional else "bind", name, node, detail)
@@ -677,7 +763,9 @@ class CellAnalyzer:
     def assign_target(
         self, target: ast.expr, value: ast.expr | None, roots: set[str] | None = None
     ) -> None:
-        shared = (roots or set()) | (alias_roots(value) if value is not None else set())
+        shared = roots or set()
+        if value is not None:
+            shared = shared | alias_roots(value, self.defs)
         if isinstance(target, ast.Name):
             self.bind(target.id, target, self.value_kind(value))
             self.link(target.id, shared, target)
@@ -721,8 +809,12 @@ class CellAnalyzer:
     def stmt_AugAssign(self, node: ast.AugAssign) -> None:
         self.expr(node.value)
         if isinstance(node.target, ast.Name):
-            self.read(node.target.id, node.target)
-            self.bind(node.target.id, node.target)
+            name = node.target.id
+            self.read(name, node.target)
+            # In place on a list or an array: what shares its objects changes too.
+            for alias in sorted(self.defs.sharing(name)):
+                self.emit("mutate", alias, node.target, through(name))
+            self.bind(name, node.target)
         else:
             self.expr(node.target)
             self.mutate(node.target, node.target)
@@ -787,7 +879,8 @@ class CellAnalyzer:
                 _merge(self.defs.methods[stmt.name], method)
                 if stmt.name == "__init__":  # calling the class calls it
                     _merge(summary, method)
-                    summary.mutates_receiver = False
+                    summary.changes.receiver = False
+                    summary.returns.receiver = False
                 else:
                     _merge_globals(summary, method)
                 class_locals.add(stmt.name)
@@ -841,7 +934,7 @@ class CellAnalyzer:
         self.expr(node.iter)
         self.consume(node.iter, frozenset())
         self.conditional += 1
-        self.assign_target(node.target, None, alias_roots(node.iter))
+        self.assign_target(node.target, None, alias_roots(node.iter, self.defs))
         self.conditional -= 1
         self.loop(node)
 
@@ -921,7 +1014,9 @@ class CellAnalyzer:
             self.expr_in_scope(node.value, local)
             self.conditional += 1  # it may sit in a comprehension or a condition
             self.bind(node.target.id, node.target, self.value_kind(node.value))
-            self.link(node.target.id, alias_roots(node.value) - local, node.target)
+            self.link(
+                node.target.id, alias_roots(node.value, self.defs) - local, node.target
+            )
             self.conditional -= 1
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
             self.comprehension(node.generators, [node.elt], local)
@@ -971,12 +1066,12 @@ class CellAnalyzer:
             method = self.defs.methods.get(func.attr)
             if method is not None:
                 self.charge(method, node, f"through .{func.attr}()")
-                changed += changed_arguments(method, node)
-                if method.mutates_receiver:
+                changed += method.changes.of(node)
+                if method.changes.receiver:
                     changed.append(func.value)
         elif isinstance(func, ast.Name) and func.id not in local:
             if func.id in self.defs.functions:
-                changed += changed_arguments(self.defs.functions[func.id], node)
+                changed += self.defs.functions[func.id].changes.of(node)
             if func.id not in self.defs.static:  # a closure may keep state
                 self.emit("mutate", func.id, node)
         elif isinstance(func, ast.Subscript):  # `handlers[key](x)`: the same
@@ -1043,10 +1138,9 @@ class CellAnalyzer:
 
 def _merge(into: Summary, other: Summary) -> None:
     _merge_globals(into, other)
-    into.mutated_params |= other.mutated_params
-    into.mutated_names |= other.mutated_names
-    into.mutates_rest |= other.mutates_rest
-    into.mutates_receiver |= other.mutates_receiver
+    into.changes.merge(other.changes)
+    into.returns.merge(other.returns)
+    into.returned |= other.returned
 
 
 def _all_args(args: ast.arguments) -> list[ast.arg]:
@@ -1246,6 +1340,8 @@ class _Summarizer:
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             if node.target.id in declared:
                 self.summary.reads.add(node.target.id)
+        elif isinstance(node, ast.Return) and node.value is not None:
+            self.returned(node.value, scope)
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             self.handle(node.iter, scope)
         elif isinstance(node, ast.Call):
@@ -1284,12 +1380,12 @@ class _Summarizer:
             method = self.defs.methods.get(func.attr)
             if method is not None:
                 _merge_globals(self.summary, method)
-                changed += changed_arguments(method, node)
-                if method.mutates_receiver:
+                changed += method.changes.of(node)
+                if method.changes.receiver:
                     changed.append(func.value)
         elif isinstance(func, ast.Name):
             if func.id in self.defs.functions:
-                changed += changed_arguments(self.defs.functions[func.id], node)
+                changed += self.defs.functions[func.id].changes.of(node)
             if func.id not in scope:
                 self.summary.calls.add(func.id)
         elif isinstance(func, ast.Subscript):
@@ -1319,17 +1415,30 @@ class _Summarizer:
         return group
 
     def changed(self, target: ast.expr, scope: frozenset[str]) -> None:
-        for name in self.sharing(changed_names(target, self.defs.static)):
+        names = self.sharing(changed_names(target, self.defs.static))
+        self.summary.mutates |= self.classify(names, scope, self.summary.changes)
+
+    def returned(self, value: ast.expr, scope: frozenset[str]) -> None:
+        names = self.sharing(alias_roots(value, self.defs))
+        self.summary.returned |= self.classify(names, scope, self.summary.returns)
+
+    def classify(
+        self, names: set[str], scope: frozenset[str], into: Arguments
+    ) -> set[str]:
+        """Record which of `names` are arguments in `into`; return the globals."""
+        found = set()
+        for name in names:
             if name == self.receiver:
-                self.summary.mutates_receiver = True
+                into.receiver = True
             elif name in self.named:
-                self.summary.mutated_names.add(name)
+                into.names.add(name)
                 if name in self.positional:
-                    self.summary.mutated_params.add(self.positional.index(name))
+                    into.positions.add(self.positional.index(name))
             elif name in self.rest:
-                self.summary.mutates_rest = True
+                into.rest = True
             elif name not in scope:
-                self.summary.mutates.add(name)
+                found.add(name)
+        return found
 
 
 def _merge_globals(into: Summary, other: Summary) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kalelike import magics, packages, settings, tags
-from kalelike.analysis import CellAnalyzer, Defs, Event
+from kalelike.analysis import CellAnalyzer, Defs, Event, is_through
 from kalelike.findings import Finding, syntax_error
 from kalelike.model import CodeCell, Input, Parameter, Pipeline, Step
 from kalelike.notebook import Cell, Notebook
@@ -47,6 +47,10 @@ class _StepState:
     bound: set[str] = field(default_factory=set)  # bound on every path so far
     maybe: dict[str, Producer | None] = field(default_factory=dict)
     local_imports: set[str] = field(default_factory=set)
+    # Names it receives only because another name may share their objects: it
+    # need not have them unless it hands them on.
+    implied: set[str] = field(default_factory=set)
+    used: set[str] = field(default_factory=set)  # names its code uses itself
 
 
 class _Flow:
@@ -268,6 +272,10 @@ class _Flow:
             if summary.mutates or summary.writes or "env-set" in summary.env:
                 self.memoized_uses.setdefault(name, []).append((step, cell, event))
         if event.kind in ("read", "mutate", "delete"):
+            if is_through(event):
+                state.implied.add(name)
+            else:
+                state.used.add(name)
             if name not in state.bound and name not in state.local_imports:
                 self.resolve(state, cell, event)
             if event.kind == "mutate" and name not in state.local_imports:
@@ -356,6 +364,7 @@ class _Flow:
             return
         if made[-1].kind not in ("step", "parameter") or event.name in state.bound:
             return
+        state.implied.add(event.name)
         self.resolve(state, cell, Event("read", event.name, event.line, event.col))
         detail = made[-1].detail if made[-1].kind == "step" else ""
         self.produce(event.name, Producer("step", step, cell, event.line, detail))
@@ -520,6 +529,13 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
         step.parameters |= flow.prelude_parameters
     _close_maybe_inputs(states)
     _outputs(steps)
+    _drop_implied_inputs(states)
+    carried_names = {
+        name for key in carried for name in flow.sharings[key][1] | {key[2]}
+    }
+    for step in steps:
+        together = step.outputs & carried_names
+        step.together = together if len(together) > 1 else set()
     _edges(layout, steps, flow)
     _check_unserializable(flow, steps)
     _guard(flow, steps, {p.name for p in parameters if p.type in ("list", "dict")})
@@ -727,8 +743,24 @@ def _close_maybe_inputs(states: dict[str, _StepState]) -> None:
 def _outputs(steps: list[Step]) -> None:
     by_name = {s.name: s for s in steps}
     for step in steps:
+        step.outputs.clear()
+    for step in steps:
         for inp in step.inputs.values():
             by_name[inp.producer].outputs.add(inp.name)
+
+
+def _drop_implied_inputs(states: dict[str, _StepState]) -> None:
+    """A step changes a value through another name for it, but neither uses nor
+    hands on that value: it need not receive it. Last step first, so what a
+    step hands on is known when it is looked at."""
+    steps = [state.step for state in states.values()]
+    for state in reversed(states.values()):
+        step = state.step
+        unused = (state.implied - state.used) & step.inputs.keys() - step.outputs
+        for name in unused:
+            del step.inputs[name]
+        if unused:
+            _outputs(steps)
 
 
 def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
@@ -746,13 +778,7 @@ def _guard(flow: _Flow, steps: list[Step], mutable: set[str]) -> None:
 
     def stateful(name: str) -> bool:
         summary = flow.defs.functions.get(name)
-        return (
-            summary is None
-            or name in flow.defs.classes
-            or bool(
-                summary.mutated_params or summary.mutated_names or summary.mutates_rest
-            )
-        )
+        return summary is None or name in flow.defs.classes or bool(summary.changes)
 
     prelude = {
         name

@@ -59,6 +59,9 @@ class Step:
     # cannot follow) that a later step reads as they were before: name -> reader.
     # The step fails at run time if one of them changes.
     guards: dict[str, str] = field(default_factory=dict)
+    # Values it hands on that may share objects with one another, and that a later
+    # step changes: they travel as one object graph, numpy views included.
+    together: set[str] = field(default_factory=set)
     settings: StepSettings = field(default_factory=StepSettings)
 
 

@@ -280,8 +280,9 @@ def _step(
         ),
         "ipython": any(c.ipython for c in pipeline.prelude + step.code),
         "skip": _tuple_literal(
-            sorted({s for c in pipeline.prelude + step.code for s in c.skip})
+            sorted({s for c in pipeline.prelude + step.code for s in c.skip}), "skip="
         ),
+        "together": _tuple_literal(sorted(step.together), "together="),
         "packages": [quote(p) for p in step.packages],
         "call_args": call_args,
         "after": ", ".join(f"{functions[a]}_task" for a in after),
@@ -501,15 +502,16 @@ def _json_literal(value: object) -> str:
     return repr(value)  # None, bool, int or float: Python's own literal
 
 
-def _tuple_literal(items: list[str]) -> str:
+def _tuple_literal(items: list[str], prefix: str, indent: int = 8) -> str:
+    """A tuple of strings on one line when it fits, else one item a line."""
     if not items:
         return ""
-    return (
-        "("
-        + ", ".join(quote(i) for i in items)
-        + ("," if len(items) == 1 else "")
-        + ")"
-    )
+    quoted = [quote(i) for i in items]
+    one = "(" + ", ".join(quoted) + ("," if len(items) == 1 else "") + ")"
+    if indent + len(prefix) + len(one) + 1 <= WIDTH:
+        return one
+    pad = " " * (indent + 4)
+    return "(\n" + "".join(f"{pad}{q},\n" for q in quoted) + " " * indent + ")"
 
 
 def _dict_literal(pairs: list[tuple[str, str]], indent: int, prefix: str) -> str:

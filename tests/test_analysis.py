@@ -614,6 +614,62 @@ def test_an_alias_a_later_step_changes_hands_the_original_on_with_it(notebook):
     assert pipeline.step("d").inputs["z"].producer == "c"
 
 
+@pytest.mark.parametrize(
+    ("functions", "alias"),
+    [
+        ("def pick(d):\n    return d['k']", "x = pick(d)"),
+        ("def pick(d, key):\n    found = d[key]\n    return found", "x = pick(d, 'k')"),
+        ("def pick(*args):\n    return args[0]", "x = pick(d)"),
+        ("def pick(d=None):\n    return d", "x = pick(d=d)"),
+        (
+            "class Box:\n    def __init__(self):\n        self.d = {}\n"
+            "    def same(self):\n        return self",
+            "x = d.same()",
+        ),
+        ("", "x = d if d else None"),
+        ("", "x = d or {}"),
+        ("", "x = d.setdefault('k', [])"),
+        ("import numpy as np", "x = np.asarray(d)"),
+    ],
+)
+def test_a_value_that_may_share_an_argument_is_an_alias_of_it(
+    notebook, functions, alias
+):
+    _, pipeline = flow(
+        notebook,
+        (["functions"], functions or "pass"),
+        (["step:a"], "d = {'k': [1]}"),
+        (["step:b"], alias),
+        (["step:c"], "x.append(2)"),
+        (["step:d"], "print(d)"),
+    )
+    assert pipeline.step("c").inputs["d"].producer == "b"
+    assert pipeline.step("d").inputs["d"].producer == "c"
+
+
+def test_an_alias_changed_but_not_used_later_is_not_received(notebook):
+    steps, _ = flow(
+        notebook,
+        (["step:a"], "values = [[3], [5]]\nfor v in values:\n    pass"),
+        (["step:b"], "values += [[11]]"),
+        (["step:c"], "print(values)"),
+    )
+    assert steps["b"] == (["values"], ["values"])
+
+
+def test_a_function_returning_a_new_value_makes_no_alias(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["functions"], "def pick(d):\n    return list(d) + [d['k']]"),
+        (["step:a"], "d = {'k': [1]}"),
+        (["step:b"], "x = pick(d).copy()"),
+        (["step:c"], "x.append(2)"),
+        (["step:d"], "print(d)"),
+    )
+    assert "d" not in pipeline.step("c").inputs
+    assert pipeline.step("d").inputs["d"].producer == "a"
+
+
 def test_an_alias_nobody_changes_later_leaves_the_original_with_its_producer(
     notebook,
 ):

@@ -144,9 +144,13 @@ def test_figures_close_at_the_end_of_each_cell_as_in_jupyter(notebook):
 
 UNSEEN_CHANGES = [
     # (step a, step b: a change the analysis does not follow, the changed name)
-    ("lst = [0]", "x = lst\nx += [1]", "lst"),
+    (
+        "lst = [[0]]",
+        "import operator\nx = operator.itemgetter(0)(lst)\nx += [1]",
+        "lst",
+    ),
     ("d = {'k': [1]}", "x = d.copy()\nx['k'].append(2)", "d"),
-    ("import numpy as np\narr = np.zeros(2)", "v = np.asarray(arr)\nv += 1", "arr"),
+    ("import numpy as np\narr = np.zeros(2)", "v = np.split(arr, 2)[0]\nv += 1", "arr"),
     (
         "import pandas as pd\ndf = pd.DataFrame({'a': [1.0, None]})",
         "kw = {'inplace': True}\ndf.fillna(0, **kw)",
@@ -346,6 +350,42 @@ def test_two_names_for_one_object_stay_one_object(notebook):
             ["rows = [[0]]", "if w := rows[0]:\n    w", "w.append(1)", "result = rows"],
             [[0, 1]],
             id="walrus",
+        ),
+        pytest.param(
+            ["import numpy as np\na = np.zeros(2)", "b = a", "b += 1", "result = [*a]"],
+            [1.0, 1.0],
+            id="augmented",
+        ),
+        pytest.param(
+            [
+                "import numpy as np\na = np.zeros(4)",
+                "v = a.reshape(2, 2)",
+                "v[0, 0] = 7",
+                "result = list(a)",
+            ],
+            [7.0, 0.0, 0.0, 0.0],
+            id="view-method",
+        ),
+        pytest.param(
+            [
+                "import numpy as np\na = np.zeros(2)",
+                "v = np.asarray(a)",
+                "v[0] = 3",
+                "result = list(a)",
+            ],
+            [3.0, 0.0],
+            id="view-function",
+        ),
+        pytest.param(
+            [
+                "def pick(d):\n    return d['k']",
+                "d = {'k': [1]}",
+                "x = pick(d)",
+                "x.append(2)",
+                "result = d",
+            ],
+            {"k": [1, 2]},
+            id="returned-argument",
         ),
     ],
 )

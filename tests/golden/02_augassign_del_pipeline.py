@@ -32,6 +32,7 @@ def run_step(
     guards: dict | None = None,
     ipython: bool = False,
     skip: tuple = (),
+    together: tuple = (),
 ) -> None:
     """Run a step's notebook cells the way the notebook ran them.
 
@@ -43,7 +44,9 @@ def run_step(
     the values it hands on are saved. A value in `guards` that the cells change
     fails the step: a later step would read it as it was before. KFP hands list
     and dict parameters over with every number a float: `numbers` holds their
-    notebook defaults, whose ints the values get back.
+    notebook defaults, whose ints the values get back. Values it hands on that
+    share objects are pickled together; for those in `together`, numpy arrays
+    that are views of one buffer count as sharing it, and stay views of it.
     """
     import ast
     import importlib.util
@@ -113,18 +116,22 @@ def run_step(
         if "matplotlib.pyplot" in sys.modules:  # as Jupyter's inline backend does
             sys.modules["matplotlib.pyplot"].close("all")
 
-    def save(value, path, reached=None):
+    def save(value, path, reached=None, views=False):
         """Write a value handed on; the format's name goes in the artifact's metadata.
 
         Arrays go to .npy and DataFrames to Arrow IPC (feather), as fast as copying
         their bytes and readable without nb2pipe; what those formats would not give
         back exactly (object dtypes, column names that are not strings, an index
         other than a range or plain one, attrs) is pickled, as is everything else.
-        The data objects the value holds go into `reached`, by id.
+        The data objects the value holds go into `reached`, by id; with `views`,
+        an array's buffer too.
         """
         if reached is not None:
             reached[id(value)] = value
         np = sys.modules.get("numpy")
+        base = getattr(value, "base", None) if views and np is not None else None
+        if reached is not None and np is not None and isinstance(base, np.ndarray):
+            reached[id(base)] = base
         if np is not None and type(value) is np.ndarray and not value.dtype.hasobject:
             with open(path, "wb") as f:
                 np.save(f, value, allow_pickle=False)
@@ -164,7 +171,7 @@ def run_step(
 
         token = uuid.uuid4().hex.encode()
         buffer = io.BytesIO()
-        Pickler(buffer, protocol=5).dump(values)
+        Pickler(buffer, protocol=5, views=True).dump(values)
         for name in values:
             with open(artifacts[name].path, "wb") as f:
                 f.write(GROUP + token + b"\n")
@@ -262,9 +269,10 @@ def run_step(
         return hasattr(obj, "__dict__")
 
     class Pickler(cloudpickle.Pickler):
-        def __init__(self, file, protocol=None, reached=None):
+        def __init__(self, file, protocol=None, reached=None, views=False):
             super().__init__(file, protocol=protocol)
             self.reached = reached
+            self.views = views  # keep arrays that view one buffer views of it
 
         def persistent_id(self, obj):
             if self.reached is not None and holds_data(obj):
@@ -306,6 +314,17 @@ def run_step(
                 }
                 state = (cells, attributes)
                 return rebuild, (obj.__code__, obj.__name__), state, None, None, restore
+            np = sys.modules.get("numpy") if self.views else None
+            if np is not None and type(obj) is np.ndarray:
+                base = obj.base
+                if (
+                    type(base) is np.ndarray
+                    and not obj.dtype.hasobject
+                    and (base.flags.c_contiguous or base.flags.f_contiguous)
+                ):
+                    start = base.__array_interface__["data"][0]
+                    offset = obj.__array_interface__["data"][0] - start
+                    return np.ndarray, (obj.shape, obj.dtype, base, offset, obj.strides)
             return super().reducer_override(obj)
 
     def fingerprint(value):
@@ -503,7 +522,8 @@ def run_step(
                 # Sharing needs two values; one alone is not tracked.
                 track = reached.setdefault(name, {}) if len(outputs) > 1 else None
                 value = namespace[name]
-                artifact.metadata["format"] = save(value, artifact.path, track)
+                views = name in together
+                artifact.metadata["format"] = save(value, artifact.path, track, views)
             except Exception as e:  # noqa: BLE001 - any pickling failure, explained
                 kind = type(namespace[name]).__name__
                 raise TypeError(
