@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from kalelike import files
+
 # Methods that never change the object they are called on, for the builtin types,
 # numpy arrays, pandas frames and scikit-learn estimators (unless `inplace=True`).
 READ_ONLY_METHODS = frozenset(
@@ -118,6 +120,7 @@ ARG_MUTATORS = frozenset(
         "setattr",
         "delattr",
         "next",
+        "at",  # `np.add.at(a, indices, 1)`
     ]
 )
 # Attributes that hold data, not methods: passing one along changes nothing.
@@ -191,44 +194,6 @@ ITERTOOLS = frozenset(
     ]
 )
 STATEFUL_CALLS = ITERATOR_CALLS | RNG_CALLS | ITERTOOLS
-# Calls that write or read a file named by their first argument, by the called name.
-FILE_WRITERS = frozenset(
-    [
-        "to_csv",
-        "to_parquet",
-        "to_json",
-        "to_excel",
-        "to_pickle",
-        "to_feather",
-        "to_hdf",
-        "savefig",
-        "save",
-        "savez",
-        "savez_compressed",
-        "savetxt",
-        "remove",
-        "unlink",
-        "write_text",
-        "write_bytes",
-    ]
-)
-FILE_READERS = frozenset(
-    [
-        "read_csv",
-        "read_parquet",
-        "read_json",
-        "read_excel",
-        "read_pickle",
-        "read_feather",
-        "read_hdf",
-        "load",
-        "loadtxt",
-        "genfromtxt",
-        "read_text",
-        "read_bytes",
-        "imread",
-    ]
-)
 # Calls that start a process, which inherits the environment.
 SHELL_CALLS = frozenset(
     [
@@ -243,6 +208,11 @@ SHELL_CALLS = frozenset(
 )
 # Modules whose functions draw from a process-wide random state.
 GLOBAL_RANDOM = frozenset({"random", "np.random", "numpy.random", "torch", "tf.random"})
+# Library calls that draw from numpy's global random state unless given a
+# `random_state`: scikit-learn's splits and `DataFrame.sample`.
+LIBRARY_DRAWS = frozenset(
+    ["train_test_split", "sample", "shuffle", "resample", "ShuffleSplit", "permutation"]
+)
 # Calls whose result cannot cross a step boundary, by the called name.
 UNSERIALIZABLE_CALLS = {
     "open": "open file",
@@ -255,9 +225,13 @@ UNSERIALIZABLE_CALLS = {
     "create_engine": "database engine",
     "Thread": "thread",
     "Popen": "subprocess",
+    # Pickles, but its folder is removed when the step that made it ends.
+    "TemporaryDirectory": "temporary directory",
 }
 
 
+# What IPython's shell holds or does with the notebook's names.
+SHELL_NAMESPACE = frozenset(["user_ns", "user_global_ns", "push", "ev", "ex"])
 # Names every cell can call without defining them.
 NOTEBOOK_BUILTINS = frozenset(dir(builtins)) | {"display", "get_ipython"}
 
@@ -332,6 +306,8 @@ class Summary:
     env: set[str] = field(default_factory=set)  # "env-read", "env-set"
     # The global random states it seeds or draws from: ("seed" or "random", module)
     random: set[tuple[str, str]] = field(default_factory=set)
+    files: set[tuple[str, str]] = field(default_factory=set)  # (kind, path) touched
+    logs: bool = False  # writes log records, to the log files set up when called
     changes: Arguments = field(default_factory=Arguments)  # changed in place
     # What its result may share objects with: arguments, and globals by name.
     returns: Arguments = field(default_factory=Arguments)
@@ -355,6 +331,15 @@ class Defs:
     static: set[str] = field(default_factory=lambda: set(NOTEBOOK_BUILTINS))
     # Names bound to an iterator or a random generator (see `STATEFUL_CALLS`).
     stateful: set[str] = field(default_factory=set)
+    growing: set[str] = field(default_factory=set)  # defaultdicts: `d[k]` adds k
+    sets: set[str] = field(default_factory=set)  # names bound to a set
+    # Names whose latest binding is a string or path literal: the strings they
+    # may hold (a parameter's default, `f"{OUT}/x.csv"`), so a touch of the
+    # file they name is seen.
+    strings: dict[str, set[str]] = field(default_factory=dict)
+    # The files `logging.basicConfig(filename=...)` and file handlers send log
+    # records to: every later record written is a write of those files.
+    log_files: set[str] = field(default_factory=set)
 
     def sharing(self, name: str) -> set[str]:
         """Every name that may reach an object `name` reaches, both ways."""
@@ -446,6 +431,12 @@ SHARING_CALLS = frozenset(
         "from_numpy",
         "as_tensor",
         "numpy",
+        "partial",  # `add = partial(push, buf)` holds `buf`
+        "split",
+        "array_split",
+        "hsplit",
+        "vsplit",
+        "dsplit",
     ]
 )
 
@@ -564,35 +555,23 @@ def _environ_key(node: ast.expr) -> str | None:
     return None
 
 
-def _literal_path(call: ast.Call) -> str | None:
-    """The file a call names: a string literal first argument, or `Path("...")`."""
-    candidates = list(call.args[:1]) + [
-        k.value for k in call.keywords if k.arg in ("path", "fname", "file")
-    ]
-    func = call.func
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
-        inner = func.value  # Path("x").read_text()
-        if _called_name(inner.func) == "Path" and inner.args:
-            candidates = [inner.args[0]]
-    for node in candidates:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
-    return None
-
-
 # Calls that change a library's settings for the rest of the process.
 SETTING_CALL = re.compile(
     r"set_\w+|seterr|setcontext|setlocale|setrecursionlimit|simplefilter"
-    r"|filterwarnings|use"
+    r"|filterwarnings|use|basicConfig"
 )
 
 
-def random_use(node: ast.Call) -> tuple[str, str] | None:
+def random_use(node: ast.Call) -> list[tuple[str, str]]:
     """("seed" or "random", module) for a call on a global random state."""
     module, _, attr = _dotted(node.func).rpartition(".")
-    if module not in GLOBAL_RANDOM:
-        return None
-    return ("seed" if attr in ("seed", "manual_seed", "set_seed") else "random", module)
+    if module in GLOBAL_RANDOM:
+        kind = "seed" if attr in ("seed", "manual_seed", "set_seed") else "random"
+        return [(kind, module)]
+    seeded = any(kw.arg == "random_state" for kw in node.keywords)
+    if attr in LIBRARY_DRAWS and not seeded:  # they draw from numpy's global state
+        return [("random", "np.random"), ("random", "numpy.random")]
+    return []
 
 
 def _dotted(node: ast.expr) -> str:
@@ -648,6 +627,12 @@ def passed_changers(call: ast.Call) -> list[ast.expr]:
     the callee, so it changes its object unless it is read-only or data.
     """
     found = [kw.value for kw in call.keywords if kw.arg == "out"]
+    # `np.nan_to_num(a, copy=False)` works on `a` itself.
+    if any(
+        kw.arg == "copy" and isinstance(kw.value, ast.Constant) and not kw.value.value
+        for kw in call.keywords
+    ):
+        found += call.args[:1]
     for arg in arguments(call):
         if (
             isinstance(arg, ast.Attribute)
@@ -683,6 +668,9 @@ class CellAnalyzer:
         self.events: list[Event] = []
         self.conditional = 0  # > 0 inside branches and loops: binds are maybe-binds
         self.source = ""
+        # A comprehension's variables -> module-level names whose objects they
+        # may be: changing `r` in `[r.append(1) for r in rows]` changes `rows`.
+        self.scoped: dict[str, set[str]] = {}
 
     def analyze(self, tree: ast.Module, source: str) -> list[Event]:
         self.source = source
@@ -703,6 +691,8 @@ class CellAnalyzer:
     def bind(self, name: str, node: ast.AST, detail: str = "") -> None:
         self.emit("maybe-bind" if self.conditional else "bind", name, node, detail)
         self.defs.static.discard(name)
+        if not self.conditional:  # its string, if any, is set after (`remember`)
+            self.defs.strings.pop(name, None)
         if not self.conditional:
             self.defs.stateful.discard(name)
 
@@ -728,6 +718,10 @@ class CellAnalyzer:
             self.emit(kind, "*", node, via)
         for kind, module in sorted(summary.random):
             self.emit(kind, module, node, via)
+        for kind, path in sorted(summary.files):
+            self.emit(f"file-{kind}", path, node, via)
+        for path in sorted(self.defs.log_files if summary.logs else ()):
+            self.emit("file-write", path, node, via)
 
     def mutate(
         self,
@@ -736,14 +730,20 @@ class CellAnalyzer:
         local: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Record an in-place change of the value of `target`."""
-        for name in sorted(changed_names(target, self.defs.static) - set(local)):
+        changed = changed_names(target, self.defs.static)
+        for name in sorted(changed & set(local)):
+            changed |= self.scoped.get(name, set())
+        for name in sorted(changed - set(local)):
             self.emit("mutate", name, node)
 
     def consume(self, value: ast.expr, local: set[str] | frozenset[str]) -> None:
-        """Iterating over an iterator or a generator advances it."""
+        """Iterating over an iterator or a generator advances it; over a set, it
+        follows an order that a set handed on may not keep."""
         name = root_name(value)
         if name in self.defs.stateful and name not in local:
             self.emit("mutate", name, value)
+        if isinstance(value, ast.Name) and name in self.defs.sets and name not in local:
+            self.emit("iterate", name, value)
 
     # -- statements -----------------------------------------------------------
 
@@ -769,14 +769,26 @@ class CellAnalyzer:
         if isinstance(target, ast.Name):
             self.bind(target.id, target, self.value_kind(value))
             self.link(target.id, shared, target)
+            if isinstance(value, ast.Lambda):  # called later, it reads its globals
+                self.defs.functions[target.id] = summarize(
+                    _as_def(target.id, value), self.defs
+                )
         elif isinstance(target, (ast.Tuple, ast.List)):
-            for elt in target.elts:  # `first, rest = rows`: each may share `rows`
+            # `first, rest = rows`: each may share `rows`; `fig, ax = subplots()`:
+            # the parts of one value may share objects with one another.
+            opaque = value is not None and not isinstance(value, (ast.Tuple, ast.List))
+            for elt in target.elts:
                 self.assign_target(elt, None, shared)
+                if opaque:
+                    shared = shared | set(target_names(elt))
         elif isinstance(target, ast.Starred):
-            self.assign_target(target.value, None, roots)
+            self.assign_target(target.value, None, shared)
         else:  # attribute or subscript store: changes the object in place
             self.expr(target)
             self.mutate(target, target)
+            if isinstance(target, ast.Attribute) and target.attr in self.defs.methods:
+                setter = self.defs.methods[target.attr]  # a property's setter runs
+                self.charge(setter, target, f"through .{target.attr}")
             root = root_name(target)
             # A module's, `pd.options.display.width = 100`; the environment is
             # carried between steps (see flow.ENVIRON).
@@ -784,6 +796,17 @@ class CellAnalyzer:
                 self.emit("setting", root, target, ast.unparse(target))
         if is_stateful_value(value, self.defs):  # `a, b = tee(it)` included
             self.defs.stateful.update(target_names(target))
+        if not isinstance(target, ast.Name):
+            return
+        called = _called_name(value.func) if isinstance(value, ast.Call) else None
+        if called == "defaultdict":
+            self.defs.growing.add(target.id)
+        else:
+            self.defs.growing.discard(target.id)
+        if isinstance(value, (ast.Set, ast.SetComp)) or called in ("set", "frozenset"):
+            self.defs.sets.add(target.id)
+        else:
+            self.defs.sets.discard(target.id)
 
     def link(self, name: str, roots: set[str], node: ast.AST) -> None:
         """`name` now may share the objects of `roots`; name all that it shares."""
@@ -794,17 +817,29 @@ class CellAnalyzer:
 
     def stmt_Assign(self, node: ast.Assign) -> None:
         self.expr(node.value)
+        found = files.strings(node.value, self.defs.strings)
         bound: set[str] = set()
         for target in node.targets:  # `a = b = []`: one object under both names
             self.assign_target(target, node.value, bound)
             bound = bound | set(target_names(target))
+        for target in node.targets:
+            self.remember(target, found)
+
+    def remember(self, target: ast.expr, found: set[str] | None) -> None:
+        """Note the strings a name bound to a literal path now may hold."""
+        if isinstance(target, ast.Name) and found is not None:
+            if self.conditional:  # or what it held before
+                found = found | self.defs.strings.get(target.id, set())
+            self.defs.strings[target.id] = found
 
     def stmt_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.simple:  # module-level annotations are evaluated
             self.expr(node.annotation)
         if node.value is not None:
             self.expr(node.value)
+            found = files.strings(node.value, self.defs.strings)
             self.assign_target(node.target, node.value)
+            self.remember(node.target, found)
 
     def stmt_AugAssign(self, node: ast.AugAssign) -> None:
         self.expr(node.value)
@@ -842,6 +877,14 @@ class CellAnalyzer:
             self.emit("import", name, node, statement)
             self.defs.static.add(name)
             self.defs.stateful.discard(name)
+        # A module beside the notebook, maybe written by `%%writefile` in an
+        # earlier step, is read by importing it.
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            modules = [node.module]
+        for module in modules:
+            for path in files.import_paths(module):
+                self.emit("file-read", path, node)
 
     stmt_ImportFrom = stmt_Import
 
@@ -935,6 +978,7 @@ class CellAnalyzer:
         self.consume(node.iter, frozenset())
         self.conditional += 1
         self.assign_target(node.target, None, alias_roots(node.iter, self.defs))
+        self.remember(node.target, files.strings(node.iter, self.defs.strings))
         self.conditional -= 1
         self.loop(node)
 
@@ -949,7 +993,13 @@ class CellAnalyzer:
             self.expr(item.context_expr)
             if item.optional_vars is not None:
                 self.assign_target(item.optional_vars, item.context_expr)
-        self.statements(node.body)
+        # `with suppress(KeyError):` may leave its body at any line.
+        swallows = any(
+            isinstance(item.context_expr, ast.Call)
+            and _called_name(item.context_expr.func) == "suppress"
+            for item in node.items
+        )
+        self.block(node.body, conditional=swallows)
 
     stmt_AsyncWith = stmt_With
 
@@ -1037,6 +1087,17 @@ class CellAnalyzer:
                 self.call(node, local)
                 self.files(node)
                 self.hidden_state(node)
+            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+                name = node.value.id  # reading `d[k]` of a defaultdict adds k
+                if name in self.defs.growing and name not in local:
+                    self.emit("mutate", name, node)
+            elif (
+                isinstance(node, ast.Attribute)
+                and node.attr in SHELL_NAMESPACE
+                and isinstance(node.value, ast.Call)
+                and _dotted(node.value.func) == "get_ipython"
+            ):
+                self.emit("dynamic", "get_ipython", node)
 
     def comprehension(
         self,
@@ -1045,15 +1106,21 @@ class CellAnalyzer:
         local: set[str] | frozenset[str],
     ) -> None:
         inner = set(local)
+        outer = dict(self.scoped)
         for i, gen in enumerate(generators):
             # The first iterable is evaluated in the enclosing scope.
             self.expr_in_scope(gen.iter, local if i == 0 else inner)
             self.consume(gen.iter, local if i == 0 else inner)
+            roots = set()
+            for root in alias_roots(gen.iter, self.defs):
+                roots |= self.scoped.get(root, set()) if root in inner else {root}
             inner |= set(target_names(gen.target))
+            self.scoped.update(dict.fromkeys(target_names(gen.target), roots))
             for cond in gen.ifs:
                 self.expr_in_scope(cond, inner)
         for result in results:
             self.expr_in_scope(result, inner)
+        self.scoped = outer
 
     def call(self, node: ast.Call, local: set[str] | frozenset[str]) -> None:
         """Charge a call with the in-place changes it makes."""
@@ -1078,6 +1145,9 @@ class CellAnalyzer:
             changed.append(func)
         if _called_name(func) in ARG_MUTATORS and node.args:
             changed.append(node.args[0])
+        if _called_name(func) in ("list", "tuple", "enumerate", "zip", "join"):
+            for arg in node.args:  # in the order the set iterates
+                self.consume(arg, local)
         changed += passed_changers(node)
         changed += [a for a in arguments(node) if self.holds_state(a)]
         for expr in changed:
@@ -1091,9 +1161,11 @@ class CellAnalyzer:
         """Record calls touching process state that a step boundary drops."""
         dotted = _dotted(node.func)
         random = random_use(node)
-        if random is not None:
-            self.emit(*random, node)
-        elif dotted in ("os.chdir", "chdir"):
+        for kind, module in random:
+            self.emit(kind, module, node)
+        if random:
+            return
+        if dotted in ("os.chdir", "chdir"):
             self.emit("chdir", "os.chdir", node)
         elif dotted in ("exec", "eval", "globals", "locals", "vars") and (
             dotted in ("exec", "eval") or not node.args
@@ -1106,21 +1178,15 @@ class CellAnalyzer:
             self.emit("setting", root, node, ast.unparse(node.func))
 
     def files(self, node: ast.Call) -> None:
-        """Record literal file paths a call writes or reads."""
-        called = _called_name(node.func)
-        path = _literal_path(node)
-        if called is None or path is None:
-            return
-        if called == "open":
-            mode = node.args[1] if len(node.args) > 1 else None
-            mode = next((k.value for k in node.keywords if k.arg == "mode"), mode)
-            text = mode.value if isinstance(mode, ast.Constant) else "r"
-            writes = isinstance(text, str) and any(c in text for c in "wax+")
-            self.emit("file-write" if writes else "file-read", path, node)
-        elif called in FILE_WRITERS:
-            self.emit("file-write", path, node)
-        elif called in FILE_READERS:
-            self.emit("file-read", path, node)
+        """Record the files a call touches, by the literal paths it names."""
+        for kind, path in files.touches(node, self.defs.strings):
+            self.emit(f"file-{kind}", path, node)
+        # A step's log records go to the file its `basicConfig` named, and the
+        # notebook's later cells keep writing there: order them.
+        if files.logs(node):
+            for path in sorted(self.defs.log_files):
+                self.emit("file-write", path, node)
+        self.defs.log_files |= files.log_files(node, self.defs.strings)
 
     def value_kind(self, value: ast.expr | None) -> str:
         """Name the kind of a value that evidently cannot be serialized."""
@@ -1269,6 +1335,48 @@ def _local_aliases(node: ast.AST) -> dict[str, set[str]]:
     return aliases
 
 
+def _as_def(name: str, node: ast.Lambda) -> ast.FunctionDef:
+    """A lambda as the function it is, for its summary."""
+    body: list[ast.stmt] = [ast.copy_location(ast.Return(node.body), node.body)]
+    function = ast.FunctionDef(name=name, args=node.args, body=body, decorator_list=[])
+    return ast.copy_location(function, node)
+
+
+def _function_strings(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, known: dict[str, set[str]]
+) -> dict[str, set[str]]:
+    """The strings the names a function uses may hold: the module's for its
+    globals, and for its locals every literal path bound to them (defaults,
+    assignments, loops over literal lists), wherever in the body."""
+    args = node.args
+    local = {a.arg for a in _all_args(args)} | _bound_in(node.body)
+    strings = {name: set(v) for name, v in known.items() if name not in local}
+    positional = [*args.posonlyargs, *args.args]
+    pairs: list[tuple[ast.expr, ast.expr]] = []
+    for arg, default in [
+        *zip(
+            positional[len(positional) - len(args.defaults) :],
+            args.defaults,
+            strict=True,
+        ),
+        *zip(args.kwonlyargs, args.kw_defaults, strict=True),
+    ]:
+        if default is not None:
+            pairs.append((ast.Name(arg.arg, ast.Store()), default))
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Assign):
+            pairs += [(target, sub.value) for target in sub.targets]
+        elif isinstance(sub, ast.AnnAssign) and sub.value is not None:
+            pairs.append((sub.target, sub.value))
+        elif isinstance(sub, (ast.For, ast.AsyncFor)):
+            pairs.append((sub.target, sub.iter))
+    for target, value in pairs:
+        found = files.strings(value, strings)
+        if isinstance(target, ast.Name) and found:
+            strings.setdefault(target.id, set()).update(found)
+    return strings
+
+
 def _is_static(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any(_called_name(d) == "staticmethod" for d in node.decorator_list)
 
@@ -1293,6 +1401,7 @@ class _Summarizer:
         self.named = set(self.positional) | {a.arg for a in args.kwonlyargs}
         self.rest = {a.arg for a in (args.vararg, args.kwarg) if a is not None}
         self.aliases = _local_aliases(node)
+        self.strings = _function_strings(node, defs.strings)
 
     def function(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef, visible: frozenset[str]
@@ -1345,9 +1454,7 @@ class _Summarizer:
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             self.handle(node.iter, scope)
         elif isinstance(node, ast.Call):
-            random = random_use(node)
-            if random is not None:
-                self.summary.random.add(random)
+            self.summary.random.update(random_use(node))
             self.call(node, scope)
         for child in ast.iter_child_nodes(node):
             self.visit(child, scope, declared)
@@ -1371,6 +1478,8 @@ class _Summarizer:
             self.visit(result, inner, declared)
 
     def call(self, node: ast.Call, scope: frozenset[str]) -> None:
+        self.summary.files.update(files.touches(node, self.strings))
+        self.summary.logs |= files.logs(node)
         func = node.func
         changed: list[ast.expr] = []  # expressions whose objects the call changes
         if isinstance(func, ast.Attribute):
@@ -1449,3 +1558,5 @@ def _merge_globals(into: Summary, other: Summary) -> None:
     into.handles |= other.handles
     into.env |= other.env
     into.random |= other.random
+    into.files |= other.files
+    into.logs |= other.logs

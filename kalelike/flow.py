@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kalelike import magics, packages, settings, tags
+from kalelike import files, magics, packages, settings, tags
 from kalelike.analysis import CellAnalyzer, Defs, Event, is_through
 from kalelike.findings import Finding, syntax_error
 from kalelike.model import CodeCell, Input, Parameter, Pipeline, Step
@@ -75,7 +75,8 @@ class _Flow:
         self.findings: list[Finding] = []
         self.unserializable: dict[tuple[str, str], tuple[str, int, int]] = {}
         self.magics: dict[int, list[magics.Magic]] = {}
-        self.files: dict[str, list[tuple[str, str, int, int]]] = {}  # path -> touches
+        # Every file touch in notebook order: (path, step, kind, cell, line).
+        self.files: list[tuple[str, str, str, int, int]] = []
         self.seeded: dict[str, Producer] = {}  # random module -> the step seeding it
         self.first_draw: dict[str, str] = {}  # random module -> first step drawing
         self.packages: dict[str, str] = {}  # imported name -> its top-level package
@@ -190,6 +191,14 @@ class _Flow:
                         f"`{event.detail}`: the names it binds cannot be known "
                         "without running your code; import them by name",
                     )
+            elif event.kind == "mutate":  # the prelude's own values only
+                made = self.history.get(event.name)
+                if made and made[-1].kind == "prelude" and made[-1].detail != "import":
+                    self.produce(
+                        event.name,
+                        Producer("prelude", None, cell.index, event.line, "change"),
+                    )
+                continue
             elif event.kind not in ("bind", "maybe-bind", "import"):
                 continue
             detail = "import" if "import" in event.kind else ""
@@ -309,9 +318,9 @@ class _Flow:
             state.local_imports.add(name)
             self.produce(name, Producer("import", step, cell, event.line, event.detail))
             self.packages[name] = _package(event.detail)
-        elif event.kind in ("file-write", "file-read"):
+        elif event.kind in ("file-write", "file-read", "file-touch"):
             kind = event.kind.removeprefix("file-")
-            self.files.setdefault(name, []).append((step, kind, cell, event.line))
+            self.files.append((name, step, kind, cell, event.line))
         elif event.kind == "seed":
             self.seeded[name] = here
         elif event.kind == "random":
@@ -348,6 +357,21 @@ class _Flow:
             self.star_import(state, cell, event)
         elif event.kind == "share":
             self.share(state, cell, event)
+        elif event.kind == "iterate" and name in state.step.inputs:
+            if (name, step) in self.warned:
+                return
+            self.warned.add((name, step))
+            producer = state.step.inputs[name].producer
+            self.finding(
+                cell,
+                event,
+                "set-order",
+                f"{name!r} is a set made in step {producer!r}, and a set handed on is "
+                "rebuilt, so the order it iterates in here may differ from the "
+                f"notebook's; iterate `sorted({name})` where the order matters",
+                step,
+                severity="warning",
+            )
 
     def share(self, state: _StepState, cell: int, event: Event) -> None:
         """`event.detail`, just bound, may share the objects of `event.name`.
@@ -362,11 +386,20 @@ class _Flow:
         made = self.history.get(event.name)
         if key not in self.carried or not made or made[-1].step == step:
             return
-        if made[-1].kind not in ("step", "parameter") or event.name in state.bound:
+        latest = made[-1]
+        # The prelude's imports and functions are the same in every step; its
+        # classes may hold data (a class attribute `params` shares).
+        plain = latest.detail != "import" and (
+            event.name not in self.defs.static or event.name in self.defs.classes
+        )
+        value = latest.kind in ("step", "parameter") or (
+            latest.kind == "prelude" and plain
+        )
+        if event.name in state.bound or not value:
             return
         state.implied.add(event.name)
         self.resolve(state, cell, Event("read", event.name, event.line, event.col))
-        detail = made[-1].detail if made[-1].kind == "step" else ""
+        detail = latest.detail if latest.kind == "step" else ""
         self.produce(event.name, Producer("step", step, cell, event.line, detail))
 
     def carry(self) -> frozenset[tuple[int, int, str]]:
@@ -489,8 +522,9 @@ class _Flow:
                     cell,
                     event,
                     "setup-cell-order",
-                    f"{name!r} is read here, but cell {later.cell + 1} below rebinds "
-                    "it, and every step runs the parameters, imports and functions "
+                    f"{name!r} is read here, but cell {later.cell + 1} below "
+                    f"{'changes' if later.detail == 'change' else 'rebinds'} it, and "
+                    "every step runs the parameters, imports and functions "
                     f"cells first, so step {step!r} would see that later value; move "
                     "that cell above this step",
                     step,
@@ -553,7 +587,12 @@ def build(nb: Notebook, options: settings.Options | None = None) -> Pipeline:
             step.packages = packages.with_installs(pins, installs)
     if config.packages:  # a receiver must load what it gets: its producers' pins
         packages.with_producers(steps, frozenset({ENVIRON}))
-    findings += flow.findings + config_findings
+    # A parameter refused has its finding; its uses need no more.
+    refused = {f.name for f in findings if f.code == "parameter-not-literal"}
+    uses = [
+        f for f in flow.findings if f.code == "undefined-name" and f.name in refused
+    ]
+    findings += [f for f in flow.findings if f not in uses] + config_findings
     return Pipeline(
         notebook=nb.name,
         name=config.pipeline_name or _pipeline_name(nb.path),
@@ -606,6 +645,12 @@ def _walk(
             _place_metric(flow, states, pending_metrics.pop(0))
         if isinstance(item, Parameter):
             flow.produce(item.name, Producer("parameter", None, item.cell, 1))
+            # Its default names the file a step touches through it (a value
+            # given at run time may name another, which no analysis can see).
+            if isinstance(item.default, str):
+                flow.defs.strings[item.name] = {item.default}
+            else:
+                flow.defs.strings.pop(item.name, None)
         elif name:
             flow.step_cell(states[name], item)
         else:
@@ -666,13 +711,21 @@ def _magic_events(magic: magics.Magic) -> list[Event]:
         "script",
     ):
         found.append(Event("env-read", "*", magic.line, 0))  # the command sees it
-    redirect = re.search(r">>?\s*([\w./-]+)", text)
-    if magic.kind == "shell" and redirect:
-        found.append(Event("file-write", redirect.group(1), magic.line, 0))
+    if magic.kind in ("shell", "shell-assign"):
+        for kind, path in files.shell_touches(text):
+            found.append(Event(f"file-{kind}", path, magic.line, 0))
+    if magic.kind == "cell" and magic.name in ("writefile", "file"):
+        words = [word for word in text.split() if not word.startswith("-")]
+        written = files.normalize(words[-1]) if words else None
+        if written is not None:
+            found.append(Event("file-write", written, magic.line, 0))
     if magic.kind == "cell" and magic.name == "capture":
         names = [word for word in text.split() if not word.startswith("-")]
         if names and names[0].isidentifier():
             found.append(Event("bind", names[0], magic.line, 0))
+    if magic.kind == "cell":  # `%%bash --out name`: the script's output, bound
+        for bound in re.findall(r"--(?:out|err|proc)[=\s]+([A-Za-z_]\w*)", text):
+            found.append(Event("bind", bound, magic.line, 0))
     if magic.name in ("env", "set_env") and "=" in text:
         key = re.split(r"[=\s]", text.strip(), maxsplit=1)[0]
         found.append(Event("env-set", key, magic.line, 0, "%env"))
@@ -905,30 +958,65 @@ def _package(statement: str) -> str:
 
 
 def _file_edges(steps: list[Step], flow: _Flow) -> dict[str, set[str]]:
-    """Steps touching one file keep notebook order where either of them writes it."""
+    """Steps touching one file keep notebook order unless both only read it.
+
+    Two paths are one file when equal, when one is a folder holding the other,
+    or when one is a glob matching the other (see `files.related`). A touch of
+    unknown kind counts as a read and a write: the order costs parallelism only.
+    """
     after: dict[str, set[str]] = {s.name: set() for s in steps}
-    for path, touches in sorted(flow.files.items()):
-        for i, (step, kind, cell, line) in enumerate(touches):
-            for earlier, earlier_kind, _, _ in touches[:i]:
-                if earlier == step or "write" not in (kind, earlier_kind):
-                    continue
-                after[step].add(earlier)
-                if earlier_kind == "write" and kind == "read":
-                    flow.findings.append(
-                        Finding(
-                            cell,
-                            line,
-                            0,
-                            "warning",
-                            "file-dependency",
-                            f"file {path!r} is written by step {earlier!r} and read "
-                            f"by step {step!r}: they run in that order, and on a "
-                            "cluster they need a shared volume (see README)",
-                            step,
-                            path,
-                        )
-                    )
+    # (writer, reader) -> (written, its kind, read, its kind, cell, line)
+    handed: dict[tuple[str, str], list[tuple[str, str, str, str, int, int]]] = {}
+    for i, (path, step, kind, cell, line) in enumerate(flow.files):
+        for earlier_path, earlier, earlier_kind, _, _ in flow.files[:i]:
+            if earlier == step or kind == earlier_kind == "read":
+                continue
+            if not files.related(path, earlier_path):
+                continue
+            after[step].add(earlier)
+            if earlier_kind != "read" and kind != "write":
+                handed.setdefault((earlier, step), []).append(
+                    (earlier_path, earlier_kind, path, kind, cell, line)
+                )
+    for (earlier, step), touches in handed.items():
+        _warn_file_dependency(flow, earlier, step, touches)
     return after
+
+
+def _warn_file_dependency(
+    flow: _Flow,
+    earlier: str,
+    step: str,
+    touches: list[tuple[str, str, str, str, int, int]],
+) -> None:
+    """One warning per file step `earlier` writes and step `step` reads: the
+    read of that very path if there is one, and a folder only when no file in
+    it is named (`os.makedirs("out")` before `out/x.csv` is one file)."""
+    written = list(dict.fromkeys(w for w, _, _, _, _, _ in touches))
+    for path in written:
+        if any(other.startswith(path.rstrip("/") + "/") for other in written):
+            continue
+        mine = [t for t in touches if t[0] == path]
+        chosen = next((t for t in mine if t[2] == path), mine[0])
+        _, earlier_kind, read, kind, cell, line = chosen
+        message = _file_dependency(path, earlier, earlier_kind, read, step, kind)
+        flow.findings.append(
+            Finding(cell, line, 0, "warning", "file-dependency", message, step, read)
+        )
+
+
+def _file_dependency(
+    earlier_path: str, earlier: str, earlier_kind: str, path: str, step: str, kind: str
+) -> str:
+    """The warning for a file one step may write and a later one may read."""
+    written = "is written" if earlier_kind == "write" else "may be written"
+    read = "read" if kind == "read" else "may be read"
+    through = f" as {path!r}" if path != earlier_path else ""
+    return (
+        f"file {earlier_path!r} {written} by step {earlier!r} and {read} by step "
+        f"{step!r}{through}: they run in that order, and on a cluster they need "
+        "a shared volume (see README)"
+    )
 
 
 def _edges(layout: tags.Layout, steps: list[Step], flow: _Flow) -> None:

@@ -71,7 +71,8 @@ _QUIETS = frozenset({"-q", "-qq", "--quiet", "-U", "--upgrade", "-y", "--yes"})
 _HINT = re.compile(
     r"^[ \t]*(?:[%!?,;/]|>>>|\.{3,}:|(?:\[(?:nav|ins)\] )?In \[\d+\]: )"
     r"|\?[ \t]*$"
-    r"|=[ \t]*(?:\\\r?\n[ \t]*)*[%!]",
+    r"|=[ \t]*(?:\\\r?\n[ \t]*)*[%!]"
+    r"|\bget_ipython\(",  # a magic spelled out, as nbconvert and jupytext write it
     re.MULTILINE,
 )
 
@@ -114,7 +115,28 @@ def to_python(source: str) -> tuple[str, list[Magic]]:
     code = _manager(found).transform_cell("".join(lines[lead:]))
 
     magics = [_magic(item, lines, lead) for item in found]
-    return "".join(lines[:lead]) + code, [m for m in magics if m is not None]
+    return "".join(lines[:lead]) + code, sorted(
+        [m for m in magics if m is not None] + _spelled_out(lines, found, lead),
+        key=lambda m: m.line,
+    )
+
+
+def _spelled_out(lines: list[str], found: list[_Found], lead: int) -> list[Magic]:
+    """Magics written as the calls IPython makes of them, one a line:
+    `get_ipython().run_line_magic('matplotlib', 'inline')`, `.system('ls')`."""
+    made = {lead + f.start + k for f in found for k in range(f.consumed)}
+    spelled = []
+    for i, line in enumerate(lines):
+        if i in made or "get_ipython()." not in line:
+            continue
+        call = _call_in(line.strip())
+        if call is None or call.method not in ("run_line_magic", "system", "getoutput"):
+            continue
+        name, kind = _name_and_kind(call, line.strip())
+        spelled.append(
+            Magic(i + 1, name, kind, _policy(name, kind, call), line.strip())
+        )
+    return spelled
 
 
 def cell_magic_body(source: str) -> tuple[str, str, int] | None:

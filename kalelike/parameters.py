@@ -19,6 +19,10 @@ TYPES = (bool, int, float, str, list, dict)  # bool first: it is an int too
 SCRIPT_NAMES = frozenset({"Output", "kubernetes", "local"})
 # KFP's rule for the names of pipeline inputs (its "channels").
 KFP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+# KFP passes every number as a 64-bit float, an int parameter's too: only ints
+# smaller than this in size are sure to arrive as the int sent, not a neighbour.
+EXACT_INTS = 2**53
+INEXACT = "KFP passes numbers as 64-bit floats, exact for ints only below 2**53 in size"
 
 
 def read_parameters(cells: list[Cell]) -> tuple[list[Parameter], list[Finding]]:
@@ -96,6 +100,13 @@ def _parameter(cell: Cell, stmt: ast.stmt) -> Parameter | Finding:
             "with str keys",
             name,
         )
+    big = _inexact_int(value)
+    if big is not None:
+        return refuse(
+            f"parameter {name!r} holds {big}, which would not arrive exactly: "
+            f"{INEXACT}; make it a str and convert it with int() in a step",
+            name,
+        )
     return Parameter(name, kind.__name__, value, cell.index)
 
 
@@ -113,6 +124,16 @@ def _json_safe(value: object) -> bool:
     if isinstance(value, str):  # a lone surrogate has no UTF-8 form to send
         return not any("\ud800" <= ch <= "\udfff" for ch in value)
     return isinstance(value, (int, bool))
+
+
+def _inexact_int(value: object) -> int | None:
+    """The first int in the value that a 64-bit float may not carry exactly."""
+    if isinstance(value, (list, dict)):
+        items = value.values() if isinstance(value, dict) else value
+        return next((n for n in map(_inexact_int, items) if n is not None), None)
+    if type(value) is int and abs(value) >= EXACT_INTS:
+        return value
+    return None
 
 
 def read_metrics(cells: list[Cell]) -> tuple[list[tuple[str, int, int]], list[Finding]]:
@@ -213,6 +234,12 @@ def parse_arguments(pairs: list[str], parameters: list[Parameter]) -> dict[str, 
                 f"--param {shown}: parameter {name} is {_article(kind)} {kind}; "
                 f"give {ACCEPTED[kind]}"
             ) from None
+        big = _inexact_int(values[name])
+        if big is not None:
+            raise UsageError(
+                f"--param {shown}: {_shorten(str(big))} would not arrive "
+                f"exactly: {INEXACT}; make {name} a str parameter in the notebook"
+            )
     return values
 
 

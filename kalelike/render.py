@@ -468,9 +468,9 @@ def _fitted(value: object, indent: int, before: int, after: str) -> str:
 
 
 def _numbers(defaults: list[tuple[str, object]]) -> str:
-    """The `numbers=` dict: list and dict defaults holding ints, laid out as
-    `ruff format` would."""
-    pairs = [(quote(name), value) for name, value in defaults if _holds_int(value)]
+    """The `numbers=` dict: the list and dict defaults KFP would hand back
+    changed, laid out as `ruff format` would."""
+    pairs = [(quote(name), value) for name, value in defaults if _changed_by_kfp(value)]
     one = _dict_literal([(k, _json_literal(v)) for k, v in pairs], 8, "numbers=")
     if "\n" not in one:
         return one
@@ -480,12 +480,15 @@ def _numbers(defaults: list[tuple[str, object]]) -> str:
     return "{\n" + body + " " * 8 + "}"
 
 
-def _holds_int(value: object) -> bool:
-    """A list or dict holding an int, which KFP would hand over as a float."""
+def _changed_by_kfp(value: object) -> bool:
+    """A list or dict holding an int, which KFP hands over as a float, or a dict
+    of several keys, which it hands over in another order."""
     if isinstance(value, dict):
+        if len(value) > 1:
+            return True
         value = list(value.values())
     return isinstance(value, list) and any(
-        type(v) is int or _holds_int(v) for v in value
+        type(v) is int or _changed_by_kfp(v) for v in value
     )
 
 

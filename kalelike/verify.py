@@ -8,6 +8,7 @@ leave behind, are compared.
 """
 
 import ast
+import io
 import json
 import os
 import pickle
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import types
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +176,13 @@ def _saver(names: list[str], folder: str, final: bool = False) -> str:
     # file, which is not compared.
     return (
         "def __nb2pipe_save(names, folder, final):\n"
-        "    import os, cloudpickle\n"
+        "    import copyreg, os, cloudpickle\n"
+        "    class Pickler(cloudpickle.Pickler):\n"
+        "        def reducer_override(self, obj):  # as the step runtime does\n"
+        "            if isinstance(obj, BaseException):\n"
+        "                made = (type(obj), *obj.args)\n"
+        "                return copyreg.__newobj__, made, vars(obj) or None\n"
+        "            return super().reducer_override(obj)\n"
         "    os.makedirs(folder, exist_ok=True)\n"
         "    for name in names:\n"
         "        if name == 'os.environ':\n"
@@ -186,7 +194,7 @@ def _saver(names: list[str], folder: str, final: bool = False) -> str:
         "        path = os.path.join(folder, name)\n"
         "        try:\n"
         "            with open(path, 'wb') as f:\n"
-        "                cloudpickle.dump(value, f)\n"
+        "                Pickler(f).dump(value)\n"
         "        except Exception:\n"
         "            if not final:\n"
         "                raise\n"
@@ -217,7 +225,8 @@ def _compare_values(conversion: Conversion, saved: Path, runs: Path) -> list[Row
         if name == ENVIRON and isinstance(a, dict) and isinstance(b, dict):
             # The variables the pipeline carried, against the notebook's.
             a = {key: a.get(key) for key in b}
-        rows.append(Row(name, step, same(a, b), "" if same(a, b) else _diff(a, b)))
+        equal = same(a, b)
+        rows.append(Row(name, step, equal, "" if equal else _diff(a, b)))
     return rows
 
 
@@ -312,7 +321,12 @@ class _Unpickler(pickle.Unpickler):
             return _rebuild
         if pid == "nb2pipe:restore":
             return _restore
-        return type(str(pid), (), {})
+        return type(str(pid), (_StandIn,), {})
+
+
+class _StandIn:
+    def __new__(cls, *args: object) -> "_StandIn":  # an exception's arguments
+        return object.__new__(cls)
 
 
 class _Unbound:
@@ -325,8 +339,10 @@ class _Unbound:
 UNBOUND = _Unbound()
 
 
-def _rebuild(code: types.CodeType, name: str) -> types.FunctionType:
-    cells = tuple(types.CellType() for _ in code.co_freevars) or None
+def _rebuild(
+    code: types.CodeType, name: str, keys: tuple[object, ...] = ()
+) -> types.FunctionType:
+    cells = tuple(types.CellType() for _ in keys) or None
     return types.FunctionType(code, {}, name, None, cells)
 
 
@@ -340,40 +356,131 @@ def _restore(
         setattr(function, attribute, value)
 
 
+Pairs = list[tuple[object, object]]
+
+# Bound methods, whose own `==` asks whether they are bound to the very same object.
+_BOUND = (types.MethodType, types.BuiltinMethodType, types.MethodWrapperType)
+
+
 def same(a: object, b: object) -> bool:
-    """Equal values, with numpy arrays, pandas objects and plain objects in mind."""
+    """Equal values, with numpy arrays, pandas objects and plain objects in mind.
+
+    Objects are compared through their parts as graphs, cycles and all: a pair
+    met again while being compared counts as equal, so the answer is whether
+    any pair of parts differs. A list of pairs to compare, not recursion, keeps
+    a deep or cyclic value from reaching Python's recursion limit.
+    """
+    pending: Pairs = [(a, b)]
+    seen: dict[tuple[int, int], tuple[object, object]] = {}
+    while pending:
+        x, y = pending.pop()
+        if (id(x), id(y)) in seen:
+            continue
+        seen[id(x), id(y)] = (x, y)  # held, so that no other object takes their ids
+        parts = _parts(x, y)
+        if parts is None:
+            return False
+        pending += parts
+    return True
+
+
+def _parts(a: object, b: object) -> Pairs | None:
+    """The pairs of parts `a` and `b` are equal through, or None if they differ."""
     if type(a).__qualname__ != type(b).__qualname__:
-        return False
-    if hasattr(a, "equals") and callable(a.equals):  # pandas
-        return bool(a.equals(b))
-    if type(a).__module__ == "numpy" and hasattr(a, "shape"):
-        import numpy
-
-        x: Any = a  # an ndarray, and `b` one of the same type
-        y: Any = b
-        return bool(numpy.array_equal(x, y, equal_nan=x.dtype.kind in "fc"))
+        return None
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        return [(a[k], b[k]) for k in a] if a.keys() == b.keys() else None
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True  # both NaN
-    try:
-        result = a == b
-        if isinstance(result, bool) and (result or not hasattr(a, "__dict__")):
-            return result
-    except Exception:  # an __eq__ that raises is not an answer
-        pass
+        return list(zip(a, b, strict=True)) if len(a) == len(b) else None
+    if isinstance(a, weakref.ref) and isinstance(b, weakref.ref):
+        return [(a(), b())]
+    if isinstance(a, _BOUND) and isinstance(b, _BOUND):
+        if a.__name__ != b.__name__:
+            return None
+        func = getattr(a, "__func__", None), getattr(b, "__func__", None)
+        return [(a.__self__, b.__self__), func]
+    verdict = _equal(a, b)
+    if verdict is not None:
+        return [] if verdict else None
+    # Functions and classes are told apart by name: the two runs' copies of one
+    # are never the same object.
+    if isinstance(a, type) and isinstance(b, type):
+        return [] if a.__qualname__ == b.__qualname__ else None
+    if isinstance(a, types.FunctionType) and isinstance(b, types.FunctionType):
+        if a.__qualname__ != b.__qualname__:
+            return None
+        return [(vars(a), vars(b)), (_closed_over(a), _closed_over(b))]
     if hasattr(a, "__dict__") and hasattr(b, "__dict__"):
-        return same(vars(a), vars(b))
-    import cloudpickle
+        return [(vars(a), vars(b))]
+    try:  # the state pickle saves: slots, or nothing at all for `object()`
+        return [(a.__reduce_ex__(4), b.__reduce_ex__(4))]
+    except Exception:  # noqa: BLE001 - nothing left to compare them by
+        return None
 
-    return bool(cloudpickle.dumps(a) == cloudpickle.dumps(b))
+
+def _equal(a: object, b: object) -> bool | None:
+    """Whether `a` and `b` are equal as wholes; None when only their parts tell."""
+    try:
+        if hasattr(a, "equals") and callable(a.equals):  # pandas
+            return bool(a.equals(b))
+        if type(a).__module__ == "numpy" and hasattr(a, "shape"):
+            import numpy
+
+            x: Any = a  # an ndarray, and `b` one of the same type
+            y: Any = b
+            return bool(numpy.array_equal(x, y, equal_nan=x.dtype.kind in "fc"))
+        drawings = _drawing(a), _drawing(b)
+        if drawings != (None, None):
+            return drawings[0] == drawings[1]
+        if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+            return True  # both NaN
+        result = a == b
+    except Exception:  # noqa: BLE001 - an `==` that raises is not an answer
+        return None
+    if not isinstance(result, bool):
+        return None
+    # The `==` every object inherits only asks whether `a` is `b`, and an object
+    # with attributes may be told apart from its copy by where it lives: a False
+    # from either is no answer, their parts decide.
+    inherited = type(a).__eq__ is object.__eq__
+    if not result and (inherited or hasattr(a, "__dict__")):
+        return None
+    return result
+
+
+def _drawing(value: object) -> bytes | None:
+    """A matplotlib artist's figure drawn to pixels, None for anything else.
+
+    A figure's state holds ids and callback numbers of the process that made
+    it, so two runs' figures are compared by what they draw.
+    """
+    artist = sys.modules.get("matplotlib.artist")
+    if artist is None or not isinstance(value, artist.Artist):
+        return None
+    figure = value.get_figure()
+    if figure is None:
+        return None
+    pixels = io.BytesIO()
+    figure.savefig(pixels, format="rgba")
+    return pixels.getvalue()
+
+
+def _closed_over(function: types.FunctionType) -> list[object]:
+    def contents(cell: types.CellType) -> object:
+        try:
+            return cell.cell_contents
+        except ValueError:  # an empty cell
+            return UNBOUND
+
+    return [contents(cell) for cell in function.__closure__ or ()]
 
 
 def _diff(a: object, b: object) -> str:
     def short(value: object) -> str:
-        text = " ".join(repr(value).split())
+        try:
+            text = " ".join(repr(value).split())
+        except Exception:  # noqa: BLE001 - a __repr__ that fails, or recurses
+            text = f"<{type(value).__qualname__}>"
         return text if len(text) <= 60 else text[:57] + "..."
 
     return f"notebook {short(a)} != pipeline {short(b)}"

@@ -262,6 +262,39 @@ def test_with_and_except_bindings(notebook):
     assert errors(pipeline) == []
 
 
+def test_what_a_suppressing_with_binds_may_stay_unbound(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "from contextlib import suppress"),
+        (["step:a"], "val = 'default'"),
+        (["step:b"], "with suppress(KeyError):\n    val = {}['missing']"),
+        (["step:c"], "print(val)"),
+    )
+    assert pipeline.step("b").inputs["val"].producer == "a"
+    assert pipeline.step("c").inputs["val"].producer == "b"
+
+
+def test_reading_a_missing_key_of_a_defaultdict_changes_it(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "from collections import defaultdict"),
+        (["step:a"], "groups = defaultdict(list)\nplain = {'y': []}"),
+        (["step:b"], "n = len(groups['y']) + len(plain['y'])"),
+        (["step:c"], "print(sorted(groups), plain, n)"),
+    )
+    assert pipeline.step("c").inputs["groups"].producer == "b"
+    assert pipeline.step("c").inputs["plain"].producer == "a"
+
+
+def test_names_the_shell_namespace_binds_are_warned_about(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["step:a"], "get_ipython().user_ns['base'] = 5\nget_ipython().push({'x': 1})"),
+    )
+    found = [(f.code, f.line) for f in pipeline.findings]
+    assert found == [("dynamic-names", 1), ("dynamic-names", 2)]
+
+
 def test_match_captures_bind(notebook):
     steps, pipeline = flow(
         notebook,
@@ -298,11 +331,16 @@ def test_prev_cycle_and_unknown_prev_are_findings(notebook):
 def test_generator_crossing_steps_is_refused(notebook):
     _, pipeline = flow(
         notebook,
-        (["step:a"], "stream = (i for i in range(3))\nhandle = open('f', 'w')"),
-        (["step:b"], "print(next(stream))\nhandle.close()"),
+        (
+            ["step:a"],
+            "import tempfile\nstream = (i for i in range(3))\nhandle = open('f', 'w')\n"
+            "scratch = tempfile.TemporaryDirectory()",
+        ),
+        (["step:b"], "print(next(stream), scratch.name)\nhandle.close()"),
     )
     assert sorted(errors(pipeline)) == [
         ("not-serializable", "handle"),
+        ("not-serializable", "scratch"),
         ("not-serializable", "stream"),
     ]
 
@@ -316,6 +354,38 @@ def test_parameters_must_be_literals(notebook, source):
         notebook, (["pipeline-parameters"], source), (["step:a"], "print(1)")
     )
     assert errors(pipeline)[0][0] in {"parameter-not-literal", "syntax-error"}
+
+
+def test_a_refused_parameter_is_named_once_not_again_at_each_use(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["pipeline-parameters"], "LR = 0.1 * 2\nSEED = 12345678901234567"),
+        (["step:a"], "print(LR, SEED)"),
+    )
+    assert errors(pipeline) == [
+        ("parameter-not-literal", "LR"),
+        ("parameter-not-literal", "SEED"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("use", "warned"),
+    [
+        ("for w in vocab:\n    pass", True),
+        ("index = [w for w in vocab]", True),
+        ("index = list(enumerate(vocab))", True),
+        ("text = ' '.join(vocab)", True),
+        ("index = sorted(vocab)", False),
+        ("found = 'fox' in vocab", False),
+    ],
+)
+def test_iterating_a_set_from_another_step_is_warned_about(notebook, use, warned):
+    _, pipeline = flow(
+        notebook,
+        (["step:a"], "vocab = set('the quick fox'.split())"),
+        (["step:b"], use),
+    )
+    assert warnings(pipeline) == ([("set-order", "b")] if warned else [])
 
 
 def test_metrics_are_logged_by_their_producer(notebook):
@@ -363,6 +433,187 @@ def test_file_written_then_read_orders_the_steps_and_warns(notebook):
     assert warnings(pipeline) == [("file-dependency", "read")] * 2
 
 
+def file_warnings(pipeline):
+    return [f.message for f in pipeline.findings if f.code == "file-dependency"]
+
+
+@pytest.mark.parametrize(
+    ("write", "read"),
+    [
+        ("joblib.dump(m, 'models/lr.joblib')", "m2 = joblib.load('models/lr.joblib')"),
+        (
+            "pickle.dump(m, open('m.pkl', 'wb'))",
+            "m2 = pickle.load(open('m.pkl', 'rb'))",
+        ),
+        ("shutil.copy('raw.txt', 'final.txt')", "t = open('final.txt').read()"),
+        ("shutil.move('raw.txt', 'final.txt')", "t = Path('final.txt').read_text()"),
+        ("c = sqlite3.connect('exp.db')\nc.close()", "c2 = sqlite3.connect('exp.db')"),
+        ("Path('out/x.txt').write_text('x')", "t = Path('out/x.txt').read_text()"),
+        ("(Path('out') / 'x.txt').write_text('x')", "t = open('out/x.txt').read()"),
+        ("joblib.dump(m, 'models/lr.joblib')", "found = glob.glob('models/*.joblib')"),
+        ("joblib.dump(m, 'models/lr.joblib')", "found = os.listdir('models')"),
+        ("os.makedirs('out')", "found = os.listdir('out')"),
+        (
+            "m.to_csv(sqlite3.connect('exp.db'))",
+            "t = pd.read_sql('q', 'sqlite:///exp.db')",
+        ),
+        ("save_it(m, 'x.bin')", "m2 = restore('x.bin')"),  # unknown kind: either
+        ("!cp raw.txt final.txt", "t = open('final.txt').read()"),
+        ("!echo hi > seen.txt", "t = open('seen.txt').read()"),
+        ("%%writefile helpers_mod.py\nX = 1", "import helpers_mod"),
+        ("%%writefile helpers_mod.py\nX = 1", "from helpers_mod import X"),
+    ],
+)
+def test_any_call_naming_a_file_orders_its_writer_and_reader(notebook, write, read):
+    _, pipeline = flow(
+        notebook,
+        (
+            ["imports"],
+            "import glob, joblib, os, pickle, shutil, sqlite3\n"
+            "import pandas as pd\nfrom pathlib import Path",
+        ),
+        (
+            ["functions"],
+            "def save_it(obj, path):\n    pass\n\ndef restore(path):\n    pass",
+        ),
+        (["step:model"], "m = pd.DataFrame()"),
+        (["step:write"], write),
+        (["step:read"], read),
+    )
+    assert "write" in pipeline.step("read").after
+    assert len(file_warnings(pipeline)) == 1
+
+
+@pytest.mark.parametrize(
+    ("setup", "write", "read"),
+    [
+        (
+            (["step:names"], "DATA = 'clean.csv'"),
+            "df.to_csv(DATA)",
+            "pd.read_csv(DATA)",
+        ),
+        (
+            (["pipeline-parameters"], "DATA = 'clean.csv'"),
+            "df.to_csv(DATA)",
+            "pd.read_csv('clean.csv')",
+        ),
+        (
+            (["pipeline-parameters"], "OUT = 'out'"),
+            "df.to_csv(f'{OUT}/x.csv')",
+            "pd.read_csv('out/x.csv')",
+        ),
+        (
+            (["step:names"], "P = Path('out') / 'x.csv'"),
+            "df.to_csv(P)",
+            "pd.read_csv(str(P))",
+        ),
+        (
+            (["step:names"], "names = ['a.csv', 'b.csv']"),
+            "for n in names:\n    df.to_csv(n)",
+            "pd.read_csv('b.csv')",
+        ),
+        (
+            (["functions"], "def save(df):\n    df.to_csv('clean.csv')"),
+            "save(df)",
+            "pd.read_csv('clean.csv')",
+        ),
+        (
+            (
+                ["functions"],
+                "def load(path='clean.csv'):\n    return pd.read_csv(path)",
+            ),
+            "df.to_csv('clean.csv')",
+            "load()",
+        ),
+        (
+            (["pipeline-parameters"], "DATA = 'clean.csv'"),
+            "df.to_csv('clean.csv')",
+            "pd.read_csv(os.path.join('.', DATA))",
+        ),
+    ],
+)
+def test_a_path_held_in_a_name_or_a_function_is_resolved(notebook, setup, write, read):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "import os\nimport pandas as pd\nfrom pathlib import Path"),
+        setup,
+        (["step:frame"], "df = pd.DataFrame()"),
+        (["step:write"], write),
+        (["step:read"], f"back = {read}"),
+    )
+    assert "write" in pipeline.step("read").after
+    assert [f.step for f in pipeline.findings if f.code == "file-dependency"] == [
+        "read"
+    ]
+
+
+def test_file_warning_names_the_file_the_glob_and_both_steps(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "import glob, joblib, os"),
+        (["step:a"], "m = 1"),
+        (["step:b"], "os.makedirs('models')\njoblib.dump(m, 'models/lr.joblib')"),
+        (["step:c"], "found = glob.glob('models/*.joblib')"),
+    )
+    assert pipeline.step("c").after == {"b"}
+    assert file_warnings(pipeline) == [
+        "file 'models/lr.joblib' is written by step 'b' and read by step 'c' as "
+        "'models/*.joblib': they run in that order, and on a cluster they need a "
+        "shared volume (see README)"
+    ]
+
+
+def test_steps_that_only_read_a_file_stay_parallel(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "import pandas as pd\nfrom pathlib import Path"),
+        (["step:a"], "x = pd.read_csv('in.csv')\np = Path('in.csv').exists()"),
+        (["step:b"], "y = pd.read_csv('in.csv')\nt = Path('in.csv').read_text()"),
+        (["step:c"], "print('in.csv')\nprint(['x'], 'a b.csv')"),  # touches 'in.csv'
+    )
+    assert pipeline.step("b").after == set()
+    assert pipeline.step("c").after == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "make_path()",
+        "f'{make_path()}/x.csv'",
+        "name",
+        "'%s.csv' % name",
+        "Path(make_path()) / 'x.csv'",
+    ],
+)
+def test_a_path_that_cannot_be_resolved_makes_no_edge(notebook, path):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "import pandas as pd\nfrom pathlib import Path"),
+        (["functions"], "def make_path():\n    return 'x'"),
+        (["step:a"], "name = make_path()\ndf = pd.DataFrame()"),
+        (["step:write"], f"df.to_csv({path})"),
+        (["step:read"], "back = pd.read_csv('x.csv')\nz = pd.read_csv('x/x.csv')"),
+    )
+    assert "write" not in pipeline.step("read").after
+    assert file_warnings(pipeline) == []
+
+
+def test_a_log_file_orders_every_later_step_that_logs(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "import logging"),
+        (
+            ["step:a"],
+            "logging.basicConfig(filename='run.log')\nlog = logging.getLogger()",
+        ),
+        (["step:b"], "log.info('trained')"),
+        (["step:c"], "n = 1\nlogging.warning('done')"),
+        (["step:d"], "text = open('run.log').read()"),
+    )
+    assert pipeline.step("c").after == {"a", "b"}
+    assert pipeline.step("d").after == {"a", "b", "c"}
+
+
 def test_global_random_seed_does_not_carry_and_warns(notebook):
     _, pipeline = flow(
         notebook,
@@ -399,6 +650,29 @@ def test_a_seed_in_a_cell_every_step_runs_warns_from_the_second_drawer(
         (["step:c"], f"z = {draw}"),
     )
     assert warnings(pipeline) == [("hidden-state", "b"), ("hidden-state", "c")]
+
+
+@pytest.mark.parametrize(
+    ("draw", "warned"),
+    [
+        ("train_test_split(data)", True),
+        ("df.sample(2)", True),
+        ("df.sample(2, random_state=0)", False),
+    ],
+)
+def test_library_calls_drawing_from_numpys_global_state_are_draws(
+    notebook, draw, warned
+):
+    _, pipeline = flow(
+        notebook,
+        (
+            ["imports"],
+            "import numpy as np\nfrom sklearn.model_selection import train_test_split",
+        ),
+        (["step:a"], "np.random.seed(0)\ndata = df = None"),
+        (["step:b"], f"parts = {draw}"),
+    )
+    assert warnings(pipeline) == ([("hidden-state", "b")] if warned else [])
 
 
 def test_a_draw_through_a_function_is_a_draw(notebook):
@@ -721,7 +995,7 @@ def test_parameter_rebound_on_some_paths_still_reaches_the_step(notebook):
     assert pipeline.step("b").inputs["RATE"].producer == "a"
 
 
-def changed_by(notebook, change, setup="a, b, flag, items, groups = [None] * 5"):
+def changed_by(notebook, change, setup="a, b, flag, items, groups = 1, 2, 3, 4, 5"):
     """Steps: a binds, b makes `change`, c reads everything; b's outputs."""
     steps, pipeline = flow(
         notebook,

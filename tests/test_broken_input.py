@@ -390,7 +390,7 @@ def test_a_step_too_large_for_kfp_to_start_is_a_finding(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_step_just_under_the_limit_runs(tmp_path: Path) -> None:
-    path = write(tmp_path / "big.ipynb", _big_step(100))
+    path = write(tmp_path / "big.ipynb", _big_step(95))
 
     done = subprocess.run(
         [sys.executable, "-m", "kalelike.cli", "run", path.name],

@@ -207,6 +207,27 @@ def test_policy(source: str, policy: str) -> None:
     assert only_magic(source).policy == policy
 
 
+@pytest.mark.parametrize(
+    ("source", "name", "kind", "policy"),
+    [
+        (
+            "get_ipython().run_line_magic('matplotlib', 'inline')",
+            "matplotlib",
+            "line",
+            "ignore",
+        ),
+        ("get_ipython().run_line_magic('cd', 'data')", "cd", "line", "refuse"),
+        ("get_ipython().system('ls')", "!", "shell", "run"),
+        ("files = get_ipython().getoutput('ls')", "!", "shell-assign", "run"),
+    ],
+)
+def test_a_magic_spelled_out_as_a_call_has_the_magics_policy(
+    source: str, name: str, kind: str, policy: str
+) -> None:
+    magic = only_magic("import os\n" + source)
+    assert (magic.line, magic.name, magic.kind, magic.policy) == (2, name, kind, policy)
+
+
 def test_every_policy_is_explained() -> None:
     assert set(MAGIC_POLICY.values()) <= set(POLICIES)
     assert "frobnicate" not in MAGIC_POLICY

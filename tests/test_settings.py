@@ -580,7 +580,10 @@ def test_yaml_mounts_volumes_and_starts_steps_in_the_workspace(compiled):
             ("shared-ws", "/workspace"),
         ]
         env = executor(compiled[0], step)["env"]
-        assert env == [{"name": "NB2PIPE_WORKDIR", "value": "/workspace"}]
+        assert env == [
+            {"name": "PYTHONHASHSEED", "value": "0"},
+            {"name": "NB2PIPE_WORKDIR", "value": "/workspace"},
+        ]
     assert compiled[1]["pipelineConfig"] == {"activeDeadlineSeconds": 7200}
 
 

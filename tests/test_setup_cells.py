@@ -78,6 +78,21 @@ def test_a_setup_cell_below_a_step_that_reads_what_it_rebinds_is_refused(noteboo
     assert errors(pipeline) == [("setup-cell-order", "scale", 1)]
 
 
+def test_a_setup_cell_below_a_step_that_changes_what_it_reads_is_refused(notebook):
+    pipeline = analyze(
+        notebook(
+            cells(
+                (["functions"], "CONFIG = {'a': 1}\nimport math"),
+                (["step:one"], "first = CONFIG['a'] + math.pi"),
+                (["functions"], "CONFIG['a'] = 2\nmath.tau = 6"),
+                (["step:two"], "second = CONFIG['a'] + first"),
+            )
+        )
+    )
+    assert errors(pipeline) == [("setup-cell-order", "CONFIG", 1)]
+    assert "below changes it" in pipeline.findings[0].message
+
+
 def test_a_functions_cell_reading_a_parameter_gives_every_step_that_parameter(
     notebook,
 ):

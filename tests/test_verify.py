@@ -20,6 +20,12 @@ def verify(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def results(table: str) -> dict[tuple[str, str], str]:
+    """The verify table's result column by (variable, step)."""
+    rows = [line.split(maxsplit=2) for line in table.splitlines()[1:]]
+    return {(name, step): result for name, step, result in rows}
+
+
 def valid_cases() -> list[Path]:
     import json
 
@@ -95,3 +101,121 @@ def test_same_compares_arrays_frames_and_objects():
     assert same(pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [1]}))
     assert not same(pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2]}))
     assert same(Box("x"), Box("x")) and not same(Box("x"), Box("y"))
+
+
+NODE = """\
+class Node:
+    def __init__(self, name, parent=None):
+        self.name = name
+        self.parent = parent
+        self.children = []
+        if parent is not None:
+            parent.children.append(self)
+"""
+
+
+@pytest.mark.slow
+def test_verify_compares_cyclic_values_and_bound_methods(notebook, tmp_path: Path):
+    # `root` and `leaf` point at each other; `add`'s repr holds an address.
+    path = notebook(
+        [
+            ("import json", ["imports"]),
+            (NODE, ["functions"]),
+            ("root = Node('root')\nleaf = Node('leaf', root)", ["step:tree"]),
+            ("log = []\nadd = log.append", ["step:log"]),
+            ("add(leaf.parent is root)", ["step:use"]),
+            ("json.dump(log, open('out.json', 'w'))", ["step:save"]),
+        ]
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    result = verify(path, work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = results(result.stdout)
+    assert rows[("root", "tree")] == rows[("leaf", "tree")] == "equal"
+    assert rows[("add", "log")] == "equal"
+
+
+@pytest.mark.slow
+def test_verify_reports_a_cyclic_value_that_differs(notebook, tmp_path: Path):
+    # The `skip` cell renames the leaf in the notebook only.
+    path = notebook(
+        [
+            (NODE, ["functions"]),
+            ("root = Node('root')\nleaf = Node('leaf', root)", ["step:tree"]),
+            ("leaf.name = 'renamed'", ["skip"]),
+            ("Node('extra', root)", ["step:grow"]),
+            ("names = [child.name for child in root.children]", ["step:names"]),
+        ]
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    result = verify(path, work)
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = results(result.stdout)
+    assert rows[("root", "tree")] == "equal"
+    assert rows[("root", "grow")].startswith("DIFFERS")
+
+
+class Node:
+    def __init__(self, name: str, parent: "Node | None" = None):
+        self.name = name
+        self.parent = parent
+        self.children: list[Node] = []
+        if parent is not None:
+            parent.children.append(self)
+
+
+def test_same_compares_object_graphs_with_cycles():
+    def tree(leaf: str) -> Node:
+        root = Node("root")
+        Node(leaf, root)
+        return root
+
+    looped: list[object] = []
+    looped.append(looped)
+    other: list[object] = []
+    other.append(other)
+    assert same(tree("leaf"), tree("leaf"))
+    assert not same(tree("leaf"), tree("other"))
+    assert same(looped, other)
+    assert not same(tree("leaf"), tree("leaf").children[0])
+
+
+def test_same_follows_values_deeper_than_the_recursion_limit():
+    a: list[object] = []
+    b: list[object] = []
+    for _ in range(sys.getrecursionlimit() * 10):
+        a, b = [a], [b]
+    assert same(a, b)
+    assert not same(a, [b])
+
+
+def test_same_compares_methods_functions_and_bare_objects():
+    def counter(start: int):
+        def get() -> int:
+            return start
+
+        return get
+
+    assert same([].append, [].append)
+    assert not same([1].append, [2].append)
+    assert not same([].append, [].pop)
+    assert same(Node("x").__init__, Node("x").__init__)
+    assert same(counter(1), counter(1)) and not same(counter(1), counter(2))
+    assert same(object(), object())
+
+
+def test_same_compares_figures_by_what_they_draw():
+    import pickle
+
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.add_subplot().plot([1, 2], [3, 4])
+    before = pickle.loads(pickle.dumps(figure))
+    figure.axes[0].set_title("loss")
+    after = pickle.loads(pickle.dumps(figure))
+    assert same(before, pickle.loads(pickle.dumps(before)))
+    assert same(before.axes[0], pickle.loads(pickle.dumps(before)).axes[0])
+    assert not same(before, after)

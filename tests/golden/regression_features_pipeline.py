@@ -49,12 +49,14 @@ def run_step(
     first, then the values the step receives are loaded, then its cells run, then
     the values it hands on are saved. A value in `guards` that the cells change
     fails the step: a later step would read it as it was before. KFP hands list
-    and dict parameters over with every number a float: `numbers` holds their
-    notebook defaults, whose ints the values get back. Values it hands on that
-    share objects are pickled together; for those in `together`, numpy arrays
-    that are views of one buffer count as sharing it, and stay views of it.
+    and dict parameters over with every number a float and dict keys in no
+    order: `numbers` holds their notebook defaults, whose ints and key order
+    the values get back. Values it hands on that share objects are pickled
+    together; for those in `together`, numpy arrays that are views of one buffer
+    count as sharing it, and stay views of it.
     """
     import ast
+    import collections
     import importlib.util
     import inspect
     import linecache
@@ -76,14 +78,35 @@ def run_step(
         if isinstance(value, list) and isinstance(like, list) and like:
             return [retype(v, like[min(i, len(like) - 1)]) for i, v in enumerate(value)]
         if isinstance(value, dict) and isinstance(like, dict):
-            return {k: retype(v, like.get(k)) for k, v in value.items()}
+            # KFP's Struct keeps no key order: the default's keys come first.
+            keys = [k for k in like if k in value]
+            keys += [k for k in value if k not in like]
+            return {k: retype(value[k], like.get(k)) for k in keys}
         return value
+
+    def inexact(value):
+        """An int of the value that may be a neighbour of the int given, rounded
+        as KFP passes every number: a 64-bit float, exact below 2**53."""
+        if isinstance(value, (list, dict)):
+            items = value.values() if isinstance(value, dict) else value
+            return next((n for n in map(inexact, items) if n is not None), None)
+        return value if type(value) is int and abs(value) >= 2**53 else None
 
     module = types.ModuleType("__main__")
     namespace = module.__dict__
     namespace.update(parameters or {})
     for name, like in (numbers or {}).items():
         namespace[name] = retype(namespace[name], like)
+    for name in parameters or {}:
+        big = inexact(namespace[name])
+        # nb2pipe refuses such a default or `--param`, but not a value given
+        # in a KFP UI or to the script's own `--param`.
+        if big is not None:
+            raise ValueError(
+                f"{notebook}: parameter {name!r} holds {big}, which may not be the "
+                "int given: KFP passes numbers as 64-bit floats, exact for ints "
+                "only below 2**53 in size; make the parameter a str in the notebook"
+            )
     shell = None
     if ipython:  # magics and shell escapes run through IPython itself
         from IPython.core.interactiveshell import InteractiveShell
@@ -240,10 +263,13 @@ def run_step(
     defined = {}  # the prelude's classes and functions, which every step defines
     unbound = type("Unbound", (), {"__repr__": lambda self: "<unbound>"})()
 
-    def rebuild(code, name):
-        """A function of an earlier step, reading this step's globals."""
-        cells = tuple(types.CellType() for _ in code.co_freevars) or None
-        return types.FunctionType(code, namespace, name, None, cells)
+    made_cells = {}  # a closure cell as pickled -> the cell standing in for it
+
+    def rebuild(code, name, keys=()):
+        """A function of an earlier step, reading this step's globals. Closures
+        pickled together that shared a cell (`inc, get = counter()`) share one."""
+        cells = tuple(made_cells.setdefault(key, types.CellType()) for key in keys)
+        return types.FunctionType(code, namespace, name, None, cells or None)
 
     def restore(function, state):
         cells, attributes = state
@@ -255,15 +281,25 @@ def run_step(
     helpers = {"nb2pipe:function": rebuild, "nb2pipe:restore": restore}
     helpers["nb2pipe:unbound"] = unbound
 
+    def exception_reduce(error):
+        """An exception made without its __init__, which may take other arguments
+        than it gave Exception's (pickle calls it with those); no traceback."""
+        import copyreg
+
+        return copyreg.__newobj__, (type(error), *error.args), vars(error) or None
+
     GROUP = b"NB2GRP"  # the start of a file save_together writes
     groups = {}  # token -> the values of one save_together, as this step loaded them
+    named = set()
     code_like = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
 
-    def holds_data(obj):
+    def holds_data(obj, named=()):
         """Containers and objects a step can change, not classes, functions,
-        modules, dtypes or the other singletons many values refer to."""
-        if type(obj) in (list, dict, set, bytearray):
-            return len(obj) > 0  # empty ones are class defaults, like `_metadata`
+        modules, dtypes or the other singletons many values refer to. An empty
+        container counts only if it is the value of a name (`history = []`):
+        libraries share empty ones as class defaults, like `_metadata`."""
+        if isinstance(obj, (list, dict, set, bytearray, collections.deque)):
+            return len(obj) > 0 or id(obj) in named
         module = type(obj).__module__.partition(".")[0]
         if module == "numpy":
             return type(obj).__name__ == "ndarray"
@@ -272,16 +308,17 @@ def run_step(
         kind = type(obj).__name__  # `cython_function_or_method` and the like
         if isinstance(obj, code_like) or "function" in kind or "method" in kind:
             return False
-        return hasattr(obj, "__dict__")
+        return hasattr(obj, "__dict__") or bool(getattr(type(obj), "__slots__", ()))
 
     class Pickler(cloudpickle.Pickler):
         def __init__(self, file, protocol=None, reached=None, views=False):
             super().__init__(file, protocol=protocol)
             self.reached = reached
+            self.session = os.urandom(8).hex()  # tells its closure cells apart
             self.views = views  # keep arrays that view one buffer views of it
 
         def persistent_id(self, obj):
-            if self.reached is not None and holds_data(obj):
+            if self.reached is not None and holds_data(obj, named):
                 # Kept alive, so no later object can come to have its id.
                 self.reached[id(obj)] = obj
             for pid, helper in helpers.items():
@@ -319,7 +356,15 @@ def run_step(
                     )
                 }
                 state = (cells, attributes)
-                return rebuild, (obj.__code__, obj.__name__), state, None, None, restore
+                keys = []
+                for cell in obj.__closure__ or ():
+                    keys.append((self.session, id(cell)))
+                    if self.reached is not None:  # functions sharing it go together
+                        self.reached[id(cell)] = cell
+                args = (obj.__code__, obj.__name__, tuple(keys))
+                return rebuild, args, state, None, None, restore
+            if isinstance(obj, BaseException):
+                return exception_reduce(obj)
             np = sys.modules.get("numpy") if self.views else None
             if np is not None and type(obj) is np.ndarray:
                 base = obj.base
@@ -388,11 +433,11 @@ def run_step(
                 out.write(rows.to_numpy().data)
             elif type(value).__module__.partition(".")[0] in ("pandas", "matplotlib"):
                 raise Unchecked
-            elif type(value) in (list, tuple):
+            elif isinstance(value, (list, tuple)):
                 out.write(str(len(value)).encode())
                 for item in value:
                     feed(item, depth + 1)
-            elif type(value) is dict:
+            elif isinstance(value, dict):  # a Counter or an OrderedDict too
                 out.write(str(len(value)).encode())
                 for key, item in value.items():
                     feed(key, depth + 1)
@@ -481,7 +526,17 @@ def run_step(
             set_environment(environment)
         environment_before = dict(os.environ)
         for name, artifact in inputs.items():
-            value = load(name, artifact.path)
+            try:
+                value = load(name, artifact.path)
+            except Exception as e:  # any unpickling failure, explained
+                if str(e).startswith(f"{notebook}: "):  # explained already
+                    raise
+                raise TypeError(
+                    f"{notebook}: {name!r}, handed on by an earlier step, cannot be "
+                    f"loaded here: {type(e).__name__}: {e}. Its value does not come "
+                    "back from pickling (a class whose __reduce__ or __setstate__ "
+                    "fails, say); create it in the step that uses it"
+                ) from None
             if value is unbound:  # unbound where it was made: so it is here too
                 namespace.pop(name, None)
             else:
@@ -518,6 +573,8 @@ def run_step(
                     environment[key] = os.environ.get(key)
             namespace["os.environ"] = environment
         reached = {}  # output -> the data objects it holds, by id
+        # The values handed on, empty containers included, by id (see holds_data).
+        named.update(id(namespace[n]) for n in outputs if n in namespace)
         for name, artifact in outputs.items():
             if name not in namespace:  # bound on some paths only, as in the notebook
                 with open(artifact.path, "wb") as f:
@@ -830,13 +887,22 @@ def build_pipeline(local: bool = False):
     """Make the pipeline; `local` leaves out installs that kfp.local does not need."""
 
     def component(func, packages, image=BASE_IMAGE):
-        return dsl.component(
+        op = dsl.component(
             func,
             base_image=image,
             packages_to_install=[] if local else packages,
             install_kfp_package=not local,
             additional_funcs=[run_step, notebook_prelude],
         )
+
+        def task(**arguments):
+            made = op(**arguments)
+            # One string hash seed in every step, so that a set, or `hash()`, made
+            # in one step iterates and buckets alike in the next, as in one kernel.
+            made.set_env_variable("PYTHONHASHSEED", "0")
+            return made
+
+        return task
 
     generate_data_op = component(
         generate_data,
