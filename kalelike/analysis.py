@@ -1315,23 +1315,28 @@ def summarize(
     return summary
 
 
-def _local_aliases(node: ast.AST) -> dict[str, set[str]]:
+def _bindings(node: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
+    """Every (target, value) a function binds, wherever in its body."""
+    pairs: list[tuple[ast.expr, ast.expr]] = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Assign):
+            pairs += [(target, sub.value) for target in sub.targets]
+        elif isinstance(sub, (ast.AnnAssign, ast.NamedExpr)) and sub.value is not None:
+            pairs.append((sub.target, sub.value))
+        elif isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)):
+            pairs.append((sub.target, sub.iter))
+        elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
+            pairs.append((sub.optional_vars, sub.context_expr))
+    return pairs
+
+
+def _local_aliases(pairs: list[tuple[ast.expr, ast.expr]]) -> dict[str, set[str]]:
     """In a function: each local name -> the names whose objects it may share."""
     aliases: dict[str, set[str]] = {}
-    for sub in ast.walk(node):
-        pairs: list[tuple[ast.expr, ast.expr | None]] = []
-        if isinstance(sub, ast.Assign):
-            pairs = [(target, sub.value) for target in sub.targets]
-        elif isinstance(sub, (ast.AnnAssign, ast.NamedExpr)):
-            pairs = [(sub.target, sub.value)]
-        elif isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)):
-            pairs = [(sub.target, sub.iter)]
-        elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
-            pairs = [(sub.optional_vars, sub.context_expr)]
-        for target, value in pairs:
-            for name in target_names(target):
-                roots = alias_roots(value) if value is not None else set()
-                aliases.setdefault(name, set()).update(roots)
+    for target, value in pairs:
+        roots = alias_roots(value)
+        for name in target_names(target):
+            aliases.setdefault(name, set()).update(roots)
     return aliases
 
 
@@ -1343,7 +1348,9 @@ def _as_def(name: str, node: ast.Lambda) -> ast.FunctionDef:
 
 
 def _function_strings(
-    node: ast.FunctionDef | ast.AsyncFunctionDef, known: dict[str, set[str]]
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+    known: dict[str, set[str]],
+    bindings: list[tuple[ast.expr, ast.expr]],
 ) -> dict[str, set[str]]:
     """The strings the names a function uses may hold: the module's for its
     globals, and for its locals every literal path bound to them (defaults,
@@ -1363,14 +1370,7 @@ def _function_strings(
     ]:
         if default is not None:
             pairs.append((ast.Name(arg.arg, ast.Store()), default))
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Assign):
-            pairs += [(target, sub.value) for target in sub.targets]
-        elif isinstance(sub, ast.AnnAssign) and sub.value is not None:
-            pairs.append((sub.target, sub.value))
-        elif isinstance(sub, (ast.For, ast.AsyncFor)):
-            pairs.append((sub.target, sub.iter))
-    for target, value in pairs:
+    for target, value in pairs + bindings:
         found = files.strings(value, strings)
         if isinstance(target, ast.Name) and found:
             strings.setdefault(target.id, set()).update(found)
@@ -1400,8 +1400,9 @@ class _Summarizer:
             self.receiver = self.positional.pop(0)
         self.named = set(self.positional) | {a.arg for a in args.kwonlyargs}
         self.rest = {a.arg for a in (args.vararg, args.kwarg) if a is not None}
-        self.aliases = _local_aliases(node)
-        self.strings = _function_strings(node, defs.strings)
+        bindings = _bindings(node)
+        self.aliases = _local_aliases(bindings)
+        self.strings = _function_strings(node, defs.strings, bindings)
 
     def function(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef, visible: frozenset[str]
