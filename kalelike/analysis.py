@@ -312,6 +312,7 @@ class Summary:
     # What its result may share objects with: arguments, and globals by name.
     returns: Arguments = field(default_factory=Arguments)
     returned: set[str] = field(default_factory=set)
+    invokes: Arguments = field(default_factory=Arguments)  # arguments it calls
     generator: bool = False
 
 
@@ -722,6 +723,17 @@ class CellAnalyzer:
             self.emit(f"file-{kind}", path, node, via)
         for path in sorted(self.defs.log_files if summary.logs else ()):
             self.emit("file-write", path, node, via)
+
+    def charge_passed(self, passed: list[ast.expr], node: ast.AST, via: str) -> None:
+        """A function that calls what it is given runs the notebook's functions
+        passed to it, or held in what is passed (`run_all([on_done])`)."""
+        for expr in passed:
+            names = alias_roots(expr, self.defs)
+            for name in sorted(
+                names | {n for r in names for n in self.defs.sharing(r)}
+            ):
+                if name in self.defs.functions and name != via:
+                    self.charge(self.defs.expand(name), node, f"through {via}()")
 
     def mutate(
         self,
@@ -1138,7 +1150,9 @@ class CellAnalyzer:
                     changed.append(func.value)
         elif isinstance(func, ast.Name) and func.id not in local:
             if func.id in self.defs.functions:
-                changed += self.defs.functions[func.id].changes.of(node)
+                called = self.defs.functions[func.id]
+                changed += called.changes.of(node)
+                self.charge_passed(called.invokes.of(node), node, func.id)
             if func.id not in self.defs.static:  # a closure may keep state
                 self.emit("mutate", func.id, node)
         elif isinstance(func, ast.Subscript):  # `handlers[key](x)`: the same
@@ -1207,6 +1221,7 @@ def _merge(into: Summary, other: Summary) -> None:
     into.changes.merge(other.changes)
     into.returns.merge(other.returns)
     into.returned |= other.returned
+    into.invokes.merge(other.invokes)
 
 
 def _all_args(args: ast.arguments) -> list[ast.arg]:
@@ -1498,6 +1513,8 @@ class _Summarizer:
                 changed += self.defs.functions[func.id].changes.of(node)
             if func.id not in scope:
                 self.summary.calls.add(func.id)
+            # `for call in callbacks: call()`: the caller's functions run.
+            self.classify(self.sharing({func.id}), scope, self.summary.invokes)
         elif isinstance(func, ast.Subscript):
             changed.append(func)
         if _called_name(func) in ARG_MUTATORS and node.args:

@@ -270,6 +270,9 @@ class _Flow:
                     (i for i, e in enumerate(events) if e.line > extra.line), None
                 )
                 events.insert(len(events) if at is None else at, extra)
+        # Libraries read the environment unseen (`expanduser` reads HOME), so once
+        # a step has set variables, every later step starts with them.
+        self.apply(state, cell.index, Event("read", ENVIRON, 1, 0))
         for event in events:
             self.apply(state, cell.index, event)
 

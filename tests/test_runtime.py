@@ -302,13 +302,54 @@ def test_what_a_cell_magic_caught_reaches_a_later_step(notebook, cell, read, wan
     assert result(path) == want
 
 
-# -- shared objects and caches; a known gap is a strict xfail until it is covered --
+# -- shared objects and caches --
 
 
-def faithful_or_refused(path: Path, want: object) -> bool:
-    """The promise: the notebook's result, or a refusal, never another result."""
+def test_a_function_passed_to_a_notebook_function_that_calls_it_counts(notebook):
+    path = notebook(
+        [
+            (
+                "def run_all(callbacks):\n    for call in callbacks:\n        call()",
+                ["functions"],
+            ),
+            (
+                "STATUS = 'pending'\ndef on_done():\n    global STATUS\n"
+                "    STATUS = 'done'\ncallbacks = [on_done]",
+                ["step:a"],
+            ),
+            ("run_all(callbacks)", ["step:b"]),
+            ("result = STATUS\n" + WRITE, ["step:c"]),
+        ]
+    )
     ran = run(path)
-    return ran.returncode != 0 or result(path) == want
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == "done"
+
+
+def test_a_sentinel_of_the_functions_cells_keeps_its_identity(notebook):
+    path = notebook(
+        [
+            ("MISSING = object()", ["functions"]),
+            ("v = {'k': MISSING}", ["step:a"]),
+            ("result = v['k'] is MISSING\n" + WRITE, ["step:b"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) is True
+
+
+def test_a_dict_view_stays_a_view_of_its_dict(notebook):
+    path = notebook(
+        [
+            ("cfg = {'a': 1}\nkeys = cfg.keys()", ["step:a"]),
+            ("cfg['b'] = 2", ["step:b"]),
+            ("result = list(keys)\n" + WRITE, ["step:c"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == ["a", "b"]
 
 
 def test_two_names_for_one_object_stay_one_object(notebook):

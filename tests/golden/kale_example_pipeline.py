@@ -262,6 +262,8 @@ def run_step(
     import pickle
 
     defined = {}  # the prelude's classes and functions, which every step defines
+    sentinels = {}  # id -> name of the prelude's bare `object()`s
+    SENTINEL = "nb2pipe:object:"
     unbound = type("Unbound", (), {"__repr__": lambda self: "<unbound>"})()
 
     made_cells = {}  # a closure cell as pickled -> the cell standing in for it
@@ -289,6 +291,8 @@ def run_step(
 
         return copyreg.__newobj__, (type(error), *error.args), vars(error) or None
 
+    dict_views = {type({}.keys()): "keys", type({}.values()): "values"}
+    dict_views[type({}.items())] = "items"
     GROUP = b"NB2GRP"  # the start of a file save_together writes
     groups = {}  # token -> the values of one save_together, as this step loaded them
     named = set()
@@ -328,7 +332,12 @@ def run_step(
             # By name, so a value of a notebook class is an instance of the class
             # the next step defines, and notebook functions read that step's globals.
             name = getattr(obj, "__qualname__", None)
-            return name if name and defined.get(name) is obj else None
+            if name and defined.get(name) is obj:
+                return name
+            # A sentinel of the prelude (`MISSING = object()`): the next step's own.
+            if type(obj) is object and id(obj) in sentinels:
+                return SENTINEL + sentinels[id(obj)]
+            return None
 
         def reducer_override(self, obj):
             # A function defined in the notebook (in a step, a method, inside a
@@ -366,6 +375,13 @@ def run_step(
                 return rebuild, args, state, None, None, restore
             if isinstance(obj, BaseException):
                 return exception_reduce(obj)
+            view = dict_views.get(type(obj))
+            if view is not None:  # a view of its dict, not a copy of its items
+                import gc
+                import operator
+
+                mapping = gc.get_referents(obj.mapping)[0]
+                return operator.methodcaller(view), (mapping,)
             np = sys.modules.get("numpy") if self.views else None
             if np is not None and type(obj) is np.ndarray:
                 base = obj.base
@@ -481,7 +497,9 @@ def run_step(
 
     class Unpickler(pickle.Unpickler):
         def persistent_load(self, name):
-            return helpers[name] if name in helpers else namespace[name]
+            if name in helpers:
+                return helpers[name]
+            return namespace[name.removeprefix(SENTINEL)]
 
     def keep_final_values(request, cells):
         """Save the names a last step binds, which `nb2pipe verify` compares."""
@@ -519,6 +537,11 @@ def run_step(
             if isinstance(value, (type, types.FunctionType))
             and value.__module__ == "__main__"
             and name not in (outputs or {})  # changed by this step: by value
+        )
+        sentinels.update(
+            (id(value), name)
+            for name, value in namespace.items()
+            if type(value) is object
         )
         inputs, outputs = dict(inputs or {}), dict(outputs or {})
         environment = {}  # variables earlier steps set, which this step hands on
