@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kalelike import files
+from kalelike.files import called_name, dotted_name
 
 # Methods that never change the object they are called on, for the builtin types,
 # numpy arrays, pandas frames and scikit-learn estimators (unless `inplace=True`).
@@ -98,6 +99,52 @@ READ_ONLY_METHODS = frozenset(
         "value_counts",
         "values",
         "var",
+        # pandas and numpy, returning a new value
+        "agg",
+        "aggregate",
+        "corr",
+        "cov",
+        "cumsum",
+        "cumprod",
+        "diff",
+        "ewm",
+        "expanding",
+        "explode",
+        "iterrows",
+        "itertuples",
+        "melt",
+        "nlargest",
+        "nsmallest",
+        "pct_change",
+        "pivot",
+        "ravel",
+        "reshape",
+        "resample",
+        "rolling",
+        "shift",
+        "stack",
+        "unstack",
+        "to_frame",
+        "to_string",
+        "mode",
+        "abs",
+        "clip",
+        "prod",
+        "size",
+        "first",
+        "last",
+        # plots draw a figure, not their data
+        "plot",
+        "hist",
+        "boxplot",
+        # logging records, and leaves the logger as it was
+        "debug",
+        "info",
+        "warning",
+        "error",
+        "exception",
+        "critical",
+        "log",
     ]
 )
 # Functions that change their first argument in place.
@@ -209,9 +256,16 @@ SHELL_CALLS = frozenset(
 # Modules whose functions draw from a process-wide random state.
 GLOBAL_RANDOM = frozenset({"random", "np.random", "numpy.random", "torch", "tf.random"})
 # Library calls that draw from numpy's global random state unless given a
-# `random_state`: scikit-learn's splits and `DataFrame.sample`.
+# `random_state`: scikit-learn's splits and estimators, `DataFrame.sample`.
 LIBRARY_DRAWS = frozenset(
     ["train_test_split", "sample", "shuffle", "resample", "ShuffleSplit", "permutation"]
+    + [
+        f"{kind}{task}"
+        for kind in ("RandomForest", "ExtraTrees", "GradientBoosting", "DecisionTree")
+        + ("HistGradientBoosting", "Bagging", "AdaBoost", "MLP", "SGD")
+        for task in ("Classifier", "Regressor")
+    ]
+    + ["KMeans", "MiniBatchKMeans", "IsolationForest", "TSNE", "GaussianMixture"]
 )
 # Calls whose result cannot cross a step boundary, by the called name.
 UNSERIALIZABLE_CALLS = {
@@ -230,6 +284,12 @@ UNSERIALIZABLE_CALLS = {
 }
 
 
+# The detail of a file write that is a log record going to a configured file.
+LOG_RECORD = "log record"
+# Calls whose result does not depend on the order they are given items in.
+ORDER_FREE = frozenset(
+    ["sum", "all", "any", "max", "min", "len", "set", "frozenset", "sorted", "Counter"]
+)
 # What IPython's shell holds or does with the notebook's names.
 SHELL_NAMESPACE = frozenset(["user_ns", "user_global_ns", "push", "ev", "ex"])
 # Names every cell can call without defining them.
@@ -469,7 +529,7 @@ def alias_roots(node: ast.expr, defs: "Defs | None" = None) -> set[str]:
 
 
 def _call_shares(call: ast.Call, defs: "Defs | None") -> set[str]:
-    func, called = call.func, _called_name(call.func)
+    func, called = call.func, called_name(call.func)
     if called in SHARING_CALLS:
         parts = list(call.args)
         if isinstance(func, ast.Attribute):
@@ -500,14 +560,6 @@ def target_names(node: ast.AST) -> Iterator[str]:
         yield from target_names(node.value)
 
 
-def _called_name(func: ast.expr) -> str | None:
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return None
-
-
 _ENV_CALLS = frozenset(
     {
         "os.getenv",
@@ -527,19 +579,19 @@ def environment_use(node: ast.AST) -> str | None:
     `clear`, `setdefault`), as do stores and `del` on `os.environ[...]`,
     `os.putenv` and `os.unsetenv`; a started process reads all of it.
     """
-    if isinstance(node, ast.Attribute) and _dotted(node) == "os.environ":
+    if isinstance(node, ast.Attribute) and dotted_name(node) == "os.environ":
         return "env-read"
-    if isinstance(node, ast.Subscript) and _dotted(node.value) == "os.environ":
+    if isinstance(node, ast.Subscript) and dotted_name(node.value) == "os.environ":
         return "env-read" if isinstance(node.ctx, ast.Load) else "env-set"
     if not isinstance(node, ast.Call):
         return None
-    dotted = _dotted(node.func)
+    dotted = dotted_name(node.func)
     if dotted in ("os.putenv", "os.unsetenv"):
         return "env-set"
     if dotted in ("os.getenv", "os.getenvb") or dotted in SHELL_CALLS:
         return "env-read"
     func = node.func
-    if isinstance(func, ast.Attribute) and _dotted(func.value) == "os.environ":
+    if isinstance(func, ast.Attribute) and dotted_name(func.value) == "os.environ":
         return "env-read" if func.attr in READ_ONLY_METHODS else "env-set"
     return None
 
@@ -547,9 +599,13 @@ def environment_use(node: ast.AST) -> str | None:
 def _environ_key(node: ast.expr) -> str | None:
     """`X` for `os.environ["X"]`, `os.environ.get("X")` or `os.getenv("X")`."""
     key: ast.expr | None = None
-    if isinstance(node, ast.Subscript) and _dotted(node.value) == "os.environ":
+    if isinstance(node, ast.Subscript) and dotted_name(node.value) == "os.environ":
         key = node.slice
-    elif isinstance(node, ast.Call) and node.args and _dotted(node.func) in _ENV_CALLS:
+    elif (
+        isinstance(node, ast.Call)
+        and node.args
+        and dotted_name(node.func) in _ENV_CALLS
+    ):
         key = node.args[0]
     if isinstance(key, ast.Constant) and isinstance(key.value, str):
         return key.value
@@ -565,7 +621,7 @@ SETTING_CALL = re.compile(
 
 def random_use(node: ast.Call) -> list[tuple[str, str]]:
     """("seed" or "random", module) for a call on a global random state."""
-    module, _, attr = _dotted(node.func).rpartition(".")
+    module, _, attr = dotted_name(node.func).rpartition(".")
     if module in GLOBAL_RANDOM:
         kind = "seed" if attr in ("seed", "manual_seed", "set_seed") else "random"
         return [(kind, module)]
@@ -573,16 +629,6 @@ def random_use(node: ast.Call) -> list[tuple[str, str]]:
     if attr in LIBRARY_DRAWS and not seeded:  # they draw from numpy's global state
         return [("random", "np.random"), ("random", "numpy.random")]
     return []
-
-
-def _dotted(node: ast.expr) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def _inplace(call: ast.Call) -> bool:
@@ -639,6 +685,7 @@ def passed_changers(call: ast.Call) -> list[ast.expr]:
             isinstance(arg, ast.Attribute)
             and arg.attr not in READ_ONLY_METHODS
             and arg.attr not in DATA_ATTRIBUTES
+            and not arg.attr.endswith("_")  # fitted `feature_importances_`: data
         ):
             found.append(arg.value)
     return found
@@ -657,7 +704,7 @@ def is_stateful_value(value: ast.expr | None, defs: Defs) -> bool:
         summary = defs.functions.get(func.id)
         return func.id in STATEFUL_CALLS or summary is not None and summary.generator
     if isinstance(func, ast.Attribute):
-        return func.attr in RNG_CALLS or _dotted(func.value) == "itertools"
+        return func.attr in RNG_CALLS or dotted_name(func.value) == "itertools"
     return False
 
 
@@ -672,6 +719,10 @@ class CellAnalyzer:
         # A comprehension's variables -> module-level names whose objects they
         # may be: changing `r` in `[r.append(1) for r in rows]` changes `rows`.
         self.scoped: dict[str, set[str]] = {}
+        # Comprehensions whose order does not matter (`sum(...)`), by id, and
+        # how many of them the walk is inside.
+        self.unordered: set[int] = set()
+        self.order_free = 0
 
     def analyze(self, tree: ast.Module, source: str) -> list[Event]:
         self.source = source
@@ -754,7 +805,8 @@ class CellAnalyzer:
         name = root_name(value)
         if name in self.defs.stateful and name not in local:
             self.emit("mutate", name, value)
-        if isinstance(value, ast.Name) and name in self.defs.sets and name not in local:
+        ordered = isinstance(value, ast.Name) and not self.order_free
+        if ordered and name in self.defs.sets and name not in local:
             self.emit("iterate", name, value)
 
     # -- statements -----------------------------------------------------------
@@ -810,7 +862,7 @@ class CellAnalyzer:
             self.defs.stateful.update(target_names(target))
         if not isinstance(target, ast.Name):
             return
-        called = _called_name(value.func) if isinstance(value, ast.Call) else None
+        called = called_name(value.func) if isinstance(value, ast.Call) else None
         if called == "defaultdict":
             self.defs.growing.add(target.id)
         else:
@@ -907,7 +959,7 @@ class CellAnalyzer:
         self.bind(node.name, node, "")
         self.defs.static.add(node.name)
         memoized = any(
-            _dotted(d.func if isinstance(d, ast.Call) else d).rpartition(".")[2]
+            dotted_name(d.func if isinstance(d, ast.Call) else d).rpartition(".")[2]
             in ("cache", "lru_cache")
             for d in node.decorator_list
         )
@@ -1008,7 +1060,7 @@ class CellAnalyzer:
         # `with suppress(KeyError):` may leave its body at any line.
         swallows = any(
             isinstance(item.context_expr, ast.Call)
-            and _called_name(item.context_expr.func) == "suppress"
+            and called_name(item.context_expr.func) == "suppress"
             for item in node.items
         )
         self.block(node.body, conditional=swallows)
@@ -1081,7 +1133,11 @@ class CellAnalyzer:
             )
             self.conditional -= 1
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+            # `sum(len(w) for w in vocab)`, `{w.lower() for w in vocab}`: in any order
+            free = isinstance(node, ast.SetComp) or id(node) in self.unordered
+            self.order_free += free
             self.comprehension(node.generators, [node.elt], local)
+            self.order_free -= free
         elif isinstance(node, ast.DictComp):
             self.comprehension(node.generators, [node.key, node.value], local)
         elif isinstance(node, ast.Lambda):
@@ -1090,6 +1146,8 @@ class CellAnalyzer:
             params = {a.arg for a in _all_args(node.args)}
             self.expr_in_scope(node.body, local | params)
         else:
+            if isinstance(node, ast.Call) and called_name(node.func) in ORDER_FREE:
+                self.unordered.update(id(arg) for arg in node.args)
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.expr):
                     self.expr_in_scope(child, local)
@@ -1107,7 +1165,7 @@ class CellAnalyzer:
                 isinstance(node, ast.Attribute)
                 and node.attr in SHELL_NAMESPACE
                 and isinstance(node.value, ast.Call)
-                and _dotted(node.value.func) == "get_ipython"
+                and dotted_name(node.value.func) == "get_ipython"
             ):
                 self.emit("dynamic", "get_ipython", node)
 
@@ -1149,17 +1207,21 @@ class CellAnalyzer:
                 if method.changes.receiver:
                     changed.append(func.value)
         elif isinstance(func, ast.Name) and func.id not in local:
-            if func.id in self.defs.functions:
-                called = self.defs.functions[func.id]
+            # `for step in [clean, scale]: step(df)`: each function it may be.
+            held = sorted(self.defs.sharing(func.id) & self.defs.functions.keys())
+            for name in [func.id] if func.id in self.defs.functions else held:
+                called = self.defs.functions[name]
                 changed += called.changes.of(node)
-                self.charge_passed(called.invokes.of(node), node, func.id)
+                self.charge_passed(called.invokes.of(node), node, name)
+                if name != func.id:
+                    self.charge(self.defs.expand(name), node, f"through {name}()")
             if func.id not in self.defs.static:  # a closure may keep state
                 self.emit("mutate", func.id, node)
         elif isinstance(func, ast.Subscript):  # `handlers[key](x)`: the same
             changed.append(func)
-        if _called_name(func) in ARG_MUTATORS and node.args:
+        if called_name(func) in ARG_MUTATORS and node.args:
             changed.append(node.args[0])
-        if _called_name(func) in ("list", "tuple", "enumerate", "zip", "join"):
+        if called_name(func) in ("list", "tuple", "enumerate", "zip", "join"):
             for arg in node.args:  # in the order the set iterates
                 self.consume(arg, local)
         changed += passed_changers(node)
@@ -1173,7 +1235,7 @@ class CellAnalyzer:
 
     def hidden_state(self, node: ast.Call) -> None:
         """Record calls touching process state that a step boundary drops."""
-        dotted = _dotted(node.func)
+        dotted = dotted_name(node.func)
         random = random_use(node)
         for kind, module in random:
             self.emit(kind, module, node)
@@ -1199,15 +1261,18 @@ class CellAnalyzer:
         # notebook's later cells keep writing there: order them.
         if files.logs(node):
             for path in sorted(self.defs.log_files):
-                self.emit("file-write", path, node)
-        self.defs.log_files |= files.log_files(node, self.defs.strings)
+                self.emit("file-write", path, node, LOG_RECORD)
+        configured = files.log_files(node, self.defs.strings)
+        for path in sorted(configured):
+            self.emit("log-config", path, node)
+        self.defs.log_files |= configured
 
     def value_kind(self, value: ast.expr | None) -> str:
         """Name the kind of a value that evidently cannot be serialized."""
         if isinstance(value, ast.GeneratorExp):
             return "generator"
         if isinstance(value, ast.Call):
-            called = _called_name(value.func)
+            called = called_name(value.func)
             if called in UNSERIALIZABLE_CALLS:
                 return UNSERIALIZABLE_CALLS[called]
             summary = self.defs.functions.get(called or "")
@@ -1393,7 +1458,7 @@ def _function_strings(
 
 
 def _is_static(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    return any(_called_name(d) == "staticmethod" for d in node.decorator_list)
+    return any(called_name(d) == "staticmethod" for d in node.decorator_list)
 
 
 class _Summarizer:
@@ -1517,7 +1582,7 @@ class _Summarizer:
             self.classify(self.sharing({func.id}), scope, self.summary.invokes)
         elif isinstance(func, ast.Subscript):
             changed.append(func)
-        if _called_name(func) in ARG_MUTATORS and node.args:
+        if called_name(func) in ARG_MUTATORS and node.args:
             changed.append(node.args[0])
         changed += passed_changers(node)
         for arg in arguments(node):

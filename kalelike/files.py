@@ -149,7 +149,15 @@ LOG_METHODS = frozenset(
 )
 _MATH_MODULES = frozenset({"math", "np", "numpy", "torch", "tf", "jnp", "cmath"})
 _MAX_STRINGS = 16  # beyond this, a formatted path is not followed
-_EXTENSION = re.compile(r"[\w-]\.[A-Za-z][A-Za-z0-9]{0,7}")
+# What a data science notebook's files are called, a kind a line.
+_EXTENSIONS = """
+    csv tsv txt json jsonl ndjson xml yaml yml toml ini cfg sql md html htm log
+    parquet pq feather arrow orc avro h5 hdf5 hdf nc npy npz mat xls xlsx ods
+    pkl pickle joblib dill db sqlite sqlite3 pt pth ckpt onnx pb keras safetensors
+    bin model py ipynb pdf png jpg jpeg gif bmp svg tif tiff webp wav mp3 mp4
+    zip gz bz2 xz tar tgz zst
+"""
+FILE_EXTENSIONS = frozenset(_EXTENSIONS.split())
 _SQLITE_URL = "sqlite:///"
 
 
@@ -178,8 +186,11 @@ def strings(node: ast.expr, known: Strings) -> set[str] | None:
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Div)):
         sep = "/" if isinstance(node.op, ast.Div) else ""
         return _concat([strings(node.left, known), strings(node.right, known)], sep)
-    if isinstance(node, ast.Call) and _called(node.func) in ("Path", "str", "join"):
-        if _called(node.func) == "join" and _dotted(node.func) != "os.path.join":
+    if isinstance(node, ast.Call) and called_name(node.func) in ("Path", "str", "join"):
+        if (
+            called_name(node.func) == "join"
+            and dotted_name(node.func) != "os.path.join"
+        ):
             return None  # `", ".join(...)`
         if node.args and not node.keywords:
             args = [strings(a, known) for a in node.args]
@@ -189,7 +200,7 @@ def strings(node: ast.expr, known: Strings) -> set[str] | None:
 
 def touches(call: ast.Call, known: Strings) -> Iterator[Touch]:
     """The files a call writes, reads or touches, by the paths it names."""
-    called, dotted = _called(call.func) or "", _dotted(call.func)
+    called, dotted = called_name(call.func) or "", dotted_name(call.func)
     if called in BUILDERS:
         return
     kind = _kind(call, called, dotted, known)
@@ -221,7 +232,7 @@ def touches(call: ast.Call, known: Strings) -> Iterator[Touch]:
 def log_files(call: ast.Call, known: Strings) -> set[str]:
     """The files later log records may go to: `logging.basicConfig(filename=...)`,
     `logging.FileHandler(path)`."""
-    called = _called(call.func) or ""
+    called = called_name(call.func) or ""
     if called != "basicConfig" and not called.endswith("FileHandler"):
         return set()
     return {path for kind, path in touches(call, known) if kind == "write"}
@@ -232,7 +243,7 @@ def logs(call: ast.Call) -> bool:
     func = call.func
     if not isinstance(func, ast.Attribute) or func.attr not in LOG_METHODS:
         return False
-    return not (func.attr == "log" and _dotted(func.value) in _MATH_MODULES)
+    return not (func.attr == "log" and dotted_name(func.value) in _MATH_MODULES)
 
 
 def import_paths(module: str) -> list[str]:
@@ -270,10 +281,15 @@ def normalize(value: str) -> str | None:
 
 
 def is_path_like(path: str) -> bool:
-    """Whether a string passed to an unknown call evidently names a file."""
+    """Whether a string passed to an unknown call evidently names a file: a path
+    written as one (`./out`, `~/data`, `/tmp/x`) or a name with a file extension
+    (`model.joblib`, `data/raw.csv`). Not `N/A`, `km/h`, `01/02/2020`, `a.b`."""
     if any(c.isspace() for c in path):
         return False
-    return "/" in path or _EXTENSION.search(path.rpartition("/")[2]) is not None
+    if path.startswith(("./", "../", "~/", "/")) and len(path) > 1:
+        return True
+    suffix = path.rpartition("/")[2].rpartition(".")
+    return bool(suffix[0]) and suffix[2].lower() in FILE_EXTENSIONS
 
 
 def related(a: str, b: str) -> bool:
@@ -352,7 +368,7 @@ def _receiver_paths(call: ast.Call, known: Strings) -> set[str]:
 def _is_path_expr(node: ast.expr, known: Strings | None = None) -> bool:
     """A `Path(...)` call, a `/` of one, or a name bound to a string or path."""
     if isinstance(node, ast.Call):
-        return _called(node.func) in ("Path", "PurePath", "PosixPath")
+        return called_name(node.func) in ("Path", "PurePath", "PosixPath")
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
         return _is_path_expr(node.left, known)
     return isinstance(node, ast.Name) and known is not None and node.id in known
@@ -379,7 +395,8 @@ def _union(parts: list[set[str] | None]) -> set[str] | None:
     return found if len(found) <= _MAX_STRINGS else None
 
 
-def _called(func: ast.expr) -> str | None:
+def called_name(func: ast.expr) -> str | None:
+    """The name a call is by: `f` of `f(x)` and of `m.f(x)`."""
     if isinstance(func, ast.Name):
         return func.id
     if isinstance(func, ast.Attribute):
@@ -387,7 +404,8 @@ def _called(func: ast.expr) -> str | None:
     return None
 
 
-def _dotted(node: ast.expr) -> str:
+def dotted_name(node: ast.expr) -> str:
+    """`a.b.c` as written, or "" for anything not a dotted name."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)

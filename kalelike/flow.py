@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kalelike import files, magics, packages, settings, tags
-from kalelike.analysis import CellAnalyzer, Defs, Event, is_through
+from kalelike.analysis import LOG_RECORD, CellAnalyzer, Defs, Event, is_through
 from kalelike.findings import Finding, syntax_error
 from kalelike.model import CodeCell, Input, Parameter, Pipeline, Step
 from kalelike.notebook import Cell, Notebook
@@ -69,6 +69,7 @@ class _Flow:
         # Every binding that may share objects: (step, cell, the share events).
         self.sharings: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
         self.changed: dict[str, dict[str, int]] = {}  # name -> step -> last cell
+        self.log_configs: dict[str, str] = {}  # log file -> the step configuring it
         self.defs = Defs()
         self.parameters = {p.name for p in parameters}
         self.history: dict[str, list[Producer]] = {}
@@ -324,6 +325,11 @@ class _Flow:
         elif event.kind in ("file-write", "file-read", "file-touch"):
             kind = event.kind.removeprefix("file-")
             self.files.append((name, step, kind, cell, event.line))
+            configured = self.log_configs.get(name)
+            if event.detail == LOG_RECORD and configured not in (None, step):
+                self.log_elsewhere(state, cell, event, str(configured))
+        elif event.kind == "log-config":
+            self.log_configs[name] = step
         elif event.kind == "seed":
             self.seeded[name] = here
         elif event.kind == "random":
@@ -375,6 +381,25 @@ class _Flow:
                 step,
                 severity="warning",
             )
+
+    def log_elsewhere(
+        self, state: _StepState, cell: int, event: Event, configured: str
+    ) -> None:
+        """Logging configured in one step is not in the next step's process."""
+        if (event.name, state.step.name) in self.warned:
+            return
+        self.warned.add((event.name, state.step.name))
+        self.finding(
+            cell,
+            event,
+            "hidden-state",
+            f"logging was configured in step {configured!r} to write "
+            f"{event.name!r}, but a step runs in a process of its own, so the "
+            "records this step logs do not reach that file; configure logging in "
+            "an `imports` cell, which every step runs",
+            state.step.name,
+            severity="warning",
+        )
 
     def share(self, state: _StepState, cell: int, event: Event) -> None:
         """`event.detail`, just bound, may share the objects of `event.name`.

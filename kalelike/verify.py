@@ -10,6 +10,7 @@ leave behind, are compared.
 import ast
 import io
 import json
+import math
 import os
 import pickle
 import shutil
@@ -36,6 +37,9 @@ GROUP = b"NB2GRP"  # the start of a file holding values saved together
 FINAL = ".nb2pipe_final"  # what last steps bind, in both runs
 RUNS = "nb2pipe_runs"
 FINAL_VARIABLE = "NB2PIPE_VERIFY_FINAL"  # read by run_step, see step_runtime.py
+# Floats this close count as equal: a value computed from a copy laid out
+# differently in memory (a frame read back from Arrow) may differ in its last bits.
+RTOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -386,6 +390,21 @@ def same(a: object, b: object) -> bool:
     return True
 
 
+def _untimed(value: object) -> dict[str, object]:
+    """An object's attributes, but for the wall-clock timings scikit-learn keeps
+    (`refit_time_`, `cv_results_["mean_fit_time"]`), which no two runs share."""
+    state = vars(value)
+    if not type(value).__module__.startswith("sklearn."):
+        return state
+    kept = {k: v for k, v in state.items() if not k.endswith("_time_")}
+    results = kept.get("cv_results_")
+    if isinstance(results, dict):
+        kept["cv_results_"] = {
+            k: v for k, v in results.items() if not k.endswith("_time")
+        }
+    return kept
+
+
 def _parts(a: object, b: object) -> Pairs | None:
     """The pairs of parts `a` and `b` are equal through, or None if they differ."""
     if type(a).__qualname__ != type(b).__qualname__:
@@ -413,7 +432,7 @@ def _parts(a: object, b: object) -> Pairs | None:
             return None
         return [(vars(a), vars(b)), (_closed_over(a), _closed_over(b))]
     if hasattr(a, "__dict__") and hasattr(b, "__dict__"):
-        return [(vars(a), vars(b))]
+        return [(_untimed(a), _untimed(b))]
     try:  # the state pickle saves: slots, or nothing at all for `object()`
         return [(a.__reduce_ex__(4), b.__reduce_ex__(4))]
     except Exception:  # noqa: BLE001 - nothing left to compare them by
@@ -430,12 +449,14 @@ def _equal(a: object, b: object) -> bool | None:
 
             x: Any = a  # an ndarray, and `b` one of the same type
             y: Any = b
-            return bool(numpy.array_equal(x, y, equal_nan=x.dtype.kind in "fc"))
+            if x.dtype.kind in "fc" and x.shape == y.shape:
+                return bool(numpy.allclose(x, y, rtol=RTOL, atol=0, equal_nan=True))
+            return bool(numpy.array_equal(x, y))
         drawings = _drawing(a), _drawing(b)
         if drawings != (None, None):
             return drawings[0] == drawings[1]
-        if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-            return True  # both NaN
+        if isinstance(a, float) and isinstance(b, float):
+            return (a != a and b != b) or math.isclose(a, b, rel_tol=RTOL)  # NaN
         result = a == b
     except Exception:  # noqa: BLE001 - an `==` that raises is not an answer
         return None

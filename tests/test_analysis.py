@@ -376,6 +376,9 @@ def test_a_refused_parameter_is_named_once_not_again_at_each_use(notebook):
         ("index = list(enumerate(vocab))", True),
         ("text = ' '.join(vocab)", True),
         ("index = sorted(vocab)", False),
+        ("n = sum(len(w) for w in vocab)", False),
+        ("lower = {w.lower() for w in vocab}", False),
+        ("longest = max([w for w in vocab], key=len)", False),
         ("found = 'fox' in vocab", False),
     ],
 )
@@ -386,6 +389,61 @@ def test_iterating_a_set_from_another_step_is_warned_about(notebook, use, warned
         (["step:b"], use),
     )
     assert warnings(pipeline) == ([("set-order", "b")] if warned else [])
+
+
+def test_logging_configured_in_one_step_warns_where_another_logs(notebook):
+    _, pipeline = flow(
+        notebook,
+        (["imports"], "import logging"),
+        (
+            ["step:setup"],
+            "logging.basicConfig(filename='train.log')\nlog = logging.getLogger()",
+        ),
+        (["step:fit"], "log.info('fitted')"),
+    )
+    assert warnings(pipeline) == [("hidden-state", "fit")]
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        "df.groupby('address.city').size()",
+        "df.replace('N/A', None)",
+        "plt.ylabel('km/h')",
+        "log = logging.getLogger('project.training')\nlog.info('fit')",
+        "imp = pd.Series(model.feature_importances_)",
+        "c = df.corr()\nr = df.rolling(2).mean()",
+    ],
+)
+def test_parallel_branches_that_only_read_stay_parallel(notebook, use):
+    _, pipeline = flow(
+        notebook,
+        (
+            ["imports"],
+            "import logging\nimport pandas as pd\nimport matplotlib.pyplot as plt",
+        ),
+        (["step:load"], "df = pd.DataFrame({'a': [1]})\nmodel = None"),
+        (["step:one", "prev:load"], use),
+        (["step:two", "prev:load"], use.replace("log.info('fit')", "log.info('two')")),
+        (["step:both", "prev:one", "prev:two"], "print(df, model)"),
+    )
+    assert pipeline.step("two").after == {"load"}
+    assert pipeline.step("both").inputs["df"].producer == "load"
+    assert [f for f in pipeline.findings if f.code == "file-dependency"] == []
+
+
+def test_a_loop_over_notebook_functions_calls_each(notebook):
+    _, pipeline = flow(
+        notebook,
+        (
+            ["functions"],
+            "def scale(f):\n    f['a'] = 1\n\ndef shift(f):\n    f['b'] = 2",
+        ),
+        (["step:load"], "df = {}"),
+        (["step:fe"], "for fn in [scale, shift]:\n    fn(df)"),
+        (["step:out"], "print(df)"),
+    )
+    assert pipeline.step("out").inputs["df"].producer == "fe"
 
 
 def test_metrics_are_logged_by_their_producer(notebook):
@@ -658,6 +716,8 @@ def test_a_seed_in_a_cell_every_step_runs_warns_from_the_second_drawer(
         ("train_test_split(data)", True),
         ("df.sample(2)", True),
         ("df.sample(2, random_state=0)", False),
+        ("RandomForestClassifier(n_estimators=3)", True),
+        ("KMeans(3, random_state=1)", False),
     ],
 )
 def test_library_calls_drawing_from_numpys_global_state_are_draws(

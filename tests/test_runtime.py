@@ -530,6 +530,22 @@ def test_an_alias_made_in_one_step_and_changed_in_another_changes_the_original(
     assert result(path) == want
 
 
+def test_logging_configured_in_the_imports_cell_writes_its_file(notebook):
+    path = notebook(
+        [
+            (
+                "import logging\nlogging.basicConfig(filename='run.log', level='INFO')",
+                ["imports"],
+            ),
+            ("logging.info('trained')", ["step:train"]),
+            ("result = open('run.log').read().splitlines()\n" + WRITE, ["step:report"]),
+        ]
+    )
+    ran = run(path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert result(path) == ["INFO:root:trained"]
+
+
 def test_string_hashes_agree_between_steps(notebook):
     path = notebook(
         [

@@ -219,3 +219,23 @@ def test_same_compares_figures_by_what_they_draw():
     assert same(before, pickle.loads(pickle.dumps(before)))
     assert same(before.axes[0], pickle.loads(pickle.dumps(before)).axes[0])
     assert not same(before, after)
+
+
+def test_same_leaves_out_timings_and_last_bits_of_floats():
+    np = pytest.importorskip("numpy")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.arange(40.0).reshape(20, 2)
+    y = np.arange(20) % 2
+
+    def search():
+        grid = {"C": [0.1, 1.0]}
+        return model_selection.GridSearchCV(LogisticRegression(), grid, cv=2).fit(x, y)
+
+    assert same(search(), search())
+    values = np.array([0.1, 0.2, 0.3])
+    assert same(values.sum(), values[::-1].sum())
+    assert same(values, values + 1e-17)
+    assert not same(values, values + 1e-9)
+    assert not same(0.3, 0.30001)

@@ -521,6 +521,12 @@ def run_step(
 
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = module  # pickle finds the notebook's classes here
+    # The notebook's logging starts unconfigured, as in a kernel: without KFP's
+    # own handlers, `logging.basicConfig(filename=...)` takes effect.
+    import logging
+
+    root_handlers = logging.root.handlers[:]
+    logging.root.handlers.clear()
     try:
         for label, source in (prelude or {}).items():
             run(label, source)
@@ -644,6 +650,7 @@ def run_step(
             keep_final_values(os.environ["NB2PIPE_VERIFY_FINAL"], cells)
     finally:
         sys.modules["__main__"] = main
+        logging.root.handlers[:] = root_handlers
 
 
 def notebook_prelude() -> dict:
