@@ -932,7 +932,8 @@ def _check_memoized(flow: _Flow) -> None:
 
 def _check_library_settings(flow: _Flow, steps: list[Step]) -> None:
     """A library setting a step makes stays in that step's process: say so when
-    a later step uses the library (any name imported from it)."""
+    a later step uses the library (any name imported from it, or a value made by
+    a step using it)."""
     position = {s.name: i for i, s in enumerate(steps)}
     package = flow.packages
     users: dict[str, set[str]] = {}  # package -> steps using a name from it
@@ -945,6 +946,12 @@ def _check_library_settings(flow: _Flow, steps: list[Step]) -> None:
         for p in made:
             if p.kind == "import" and p.step:
                 users.setdefault(package.get(name, ""), set()).add(p.step)
+    # A value a library made is still its own in the step receiving it (printing
+    # an array follows numpy's print options): that step uses it too.
+    for each in steps:
+        for using in users.values():
+            if any(i.producer in using for i in each.inputs.values()):
+                using.add(each.name)
     warned = set()
     for step, cell, event in flow.library_settings:
         library = package.get(event.name, "")
