@@ -79,8 +79,8 @@ def convert(
     pipeline = analyze(path, base_image, options)
     if blocking(pipeline.findings):
         raise FindingsError(pipeline.findings)
-    script, tree = render.render(pipeline, script_name or render.script_name(path))
-    too_large = render.oversized_steps(pipeline, script, tree)
+    script, sizes = render.render(pipeline, script_name or render.script_name(path))
+    too_large = render.oversized_steps(pipeline, sizes)
     if too_large:
         raise FindingsError(pipeline.findings + too_large)
     return Conversion(pipeline, script)

@@ -59,16 +59,45 @@ def script_name(notebook: Path) -> str:
     return f"{notebook.stem}_pipeline.py"
 
 
-def render(pipeline: Pipeline, script: str) -> tuple[str, ast.Module]:
-    """The script's text and its syntax tree: parsed before it is returned, so it
-    is valid Python (the tree then serves `oversized_steps`)."""
+def render(pipeline: Pipeline, script: str) -> tuple[str, dict[str, int]]:
+    """The script's text, parsed before it is returned so that it is valid
+    Python, and the size in bytes of each of its functions (see `oversized_steps`).
+
+    The step runtime is the same text in every script: it is parsed once a
+    process, and a stand-in takes its place in the text parsed here.
+    """
     template, runtime = _template()
     text = template.render(runtime=runtime, **context(pipeline, script))
+    start = text.index(runtime)
+    checked = text[:start] + RUNTIME_STANDIN + text[start + len(runtime) :]
+    sizes = _function_sizes(checked, script)
+    sizes["run_step"] = _runtime_size()
+    return text, sizes
+
+
+RUNTIME_STANDIN = "def run_step(*args, **kwargs):\n    pass"
+
+
+@cache
+def _runtime_size() -> int:
+    return _function_sizes(_template()[1], "step_runtime.py")["run_step"]
+
+
+def _function_sizes(text: str, filename: str) -> dict[str, int]:
+    """The size in bytes of each top-level function of a script, which must parse."""
     try:
-        tree = ast.parse(text, script or "<script>")
+        tree = ast.parse(text, filename or "<script>")
     except SyntaxError as e:  # the template and quoting must never allow this
         raise InternalError(f"generated script does not parse: {e}") from None
-    return text, tree
+    # Where each line starts, in bytes, split as ast.get_source_segment splits
+    # (which, called per function, split the whole script each time).
+    starts = [0] + [m.end() for m in re.finditer(rb"\r\n|\r|\n", text.encode())]
+    return {
+        node.name: _offset(starts, node.end_lineno, node.end_col_offset)
+        - _offset(starts, node.lineno, node.col_offset)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+    }
 
 
 # kfp hands a step its code as one command-line argument, which Linux caps at
@@ -76,18 +105,9 @@ def render(pipeline: Pipeline, script: str) -> tuple[str, ast.Module]:
 ARGUMENT_LIMIT = 127 * 1024
 
 
-def oversized_steps(pipeline: Pipeline, text: str, tree: ast.Module) -> list[Finding]:
+def oversized_steps(pipeline: Pipeline, sizes: dict[str, int]) -> list[Finding]:
     """Steps too large for kfp to start, as findings on their largest cell."""
     functions = _function_names(pipeline)
-    # Where each line starts, in bytes, split as ast.get_source_segment splits
-    # (which, called per function, split the whole script each time).
-    starts = [0] + [m.end() for m in re.finditer(rb"\r\n|\r|\n", text.encode())]
-    sizes = {
-        node.name: _offset(starts, node.end_lineno, node.end_col_offset)
-        - _offset(starts, node.lineno, node.col_offset)
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef)
-    }
     shared = sizes["run_step"] + sizes.get("notebook_prelude", 0)
     found = []
     for step in pipeline.steps:
