@@ -736,16 +736,20 @@ class CellAnalyzer:
         line = getattr(node, "lineno", 1)
         col = getattr(node, "col_offset", 0)
         self.events.append(Event(kind, name, line, col, detail))
-        if kind == "mutate":  # a change through one name shows through its aliases
-            for alias in sorted(self.defs.sharing(name)):
-                self.events.append(Event(kind, alias, line, col, through(name)))
+        if kind == "mutate":
+            self.mutate_aliases(name, node)
+
+    def mutate_aliases(self, name: str, node: ast.AST) -> None:
+        """A change through one name shows through every name sharing its objects."""
+        line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
+        for alias in sorted(self.defs.sharing(name)):
+            self.events.append(Event("mutate", alias, line, col, through(name)))
 
     def bind(self, name: str, node: ast.AST, detail: str = "") -> None:
         self.emit("maybe-bind" if self.conditional else "bind", name, node, detail)
         self.defs.static.discard(name)
         if not self.conditional:  # its string, if any, is set after (`remember`)
             self.defs.strings.pop(name, None)
-        if not self.conditional:
             self.defs.stateful.discard(name)
 
     def read(self, name: str, node: ast.AST) -> None:
@@ -910,9 +914,7 @@ class CellAnalyzer:
         if isinstance(node.target, ast.Name):
             name = node.target.id
             self.read(name, node.target)
-            # In place on a list or an array: what shares its objects changes too.
-            for alias in sorted(self.defs.sharing(name)):
-                self.emit("mutate", alias, node.target, through(name))
+            self.mutate_aliases(name, node.target)  # in place on a list or array
             self.bind(name, node.target)
         else:
             self.expr(node.target)

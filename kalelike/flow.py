@@ -66,7 +66,8 @@ class _Flow:
         # Bindings (cell, line, name) whose step hands on, with the new name, every
         # value it may share objects with, so that they arrive together.
         self.carried = carried
-        # Every binding that may share objects: (step, cell, the share events).
+        # Every binding that may share objects, by (cell, line, name): its step
+        # and the names it may share with.
         self.sharings: dict[tuple[int, int, str], tuple[str, set[str]]] = {}
         self.changed: dict[str, dict[str, int]] = {}  # name -> step -> last cell
         self.log_configs: dict[str, str] = {}  # log file -> the step configuring it
@@ -367,20 +368,25 @@ class _Flow:
         elif event.kind == "share":
             self.share(state, cell, event)
         elif event.kind == "iterate" and name in state.step.inputs:
-            if (name, step) in self.warned:
-                return
-            self.warned.add((name, step))
-            producer = state.step.inputs[name].producer
-            self.finding(
-                cell,
-                event,
-                "set-order",
-                f"{name!r} is a set made in step {producer!r}, and a set handed on is "
-                "rebuilt, so the order it iterates in here may differ from the "
-                f"notebook's; iterate `sorted({name})` where the order matters",
-                step,
-                severity="warning",
-            )
+            self.set_order(state, cell, event)
+
+    def set_order(self, state: _StepState, cell: int, event: Event) -> None:
+        """A set handed on is rebuilt, and may iterate in another order."""
+        name, step = event.name, state.step.name
+        if (name, step) in self.warned:
+            return
+        self.warned.add((name, step))
+        producer = state.step.inputs[name].producer
+        self.finding(
+            cell,
+            event,
+            "set-order",
+            f"{name!r} is a set made in step {producer!r}, and a set handed on is "
+            "rebuilt, so the order it iterates in here may differ from the "
+            f"notebook's; iterate `sorted({name})` where the order matters",
+            step,
+            severity="warning",
+        )
 
     def log_elsewhere(
         self, state: _StepState, cell: int, event: Event, configured: str
@@ -415,14 +421,13 @@ class _Flow:
         if key not in self.carried or not made or made[-1].step == step:
             return
         latest = made[-1]
-        # The prelude's imports and functions are the same in every step; its
-        # classes may hold data (a class attribute `params` shares).
-        plain = latest.detail != "import" and (
-            event.name not in self.defs.static or event.name in self.defs.classes
+        # The prelude's imports and functions are the same in every step; its data
+        # and classes (a class attribute `params` shares) are values like any.
+        prelude_value = latest.kind == "prelude" and (
+            latest.detail != "import"
+            and (event.name not in self.defs.static or event.name in self.defs.classes)
         )
-        value = latest.kind in ("step", "parameter") or (
-            latest.kind == "prelude" and plain
-        )
+        value = latest.kind in ("step", "parameter") or prelude_value
         if event.name in state.bound or not value:
             return
         state.implied.add(event.name)

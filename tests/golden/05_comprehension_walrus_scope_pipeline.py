@@ -51,10 +51,13 @@ def run_step(
     """
     import ast
     import collections
+    import copyreg
+    import gc
     import importlib.util
     import inspect
     import linecache
     import math
+    import operator
     import os
     import sys
     import types
@@ -280,18 +283,16 @@ def run_step(
     def exception_reduce(error):
         """An exception made without its __init__, which may take other arguments
         than it gave Exception's (pickle calls it with those); no traceback."""
-        import copyreg
-
         return copyreg.__newobj__, (type(error), *error.args), vars(error) or None
 
     dict_views = {type({}.keys()): "keys", type({}.values()): "values"}
     dict_views[type({}.items())] = "items"
     GROUP = b"NB2GRP"  # the start of a file save_together writes
     groups = {}  # token -> the values of one save_together, as this step loaded them
-    named = set()
+    named = set()  # ids of the values a step hands on (see holds_data)
     code_like = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
 
-    def holds_data(obj, named=()):
+    def holds_data(obj):
         """Containers and objects a step can change, not classes, functions,
         modules, dtypes or the other singletons many values refer to. An empty
         container counts only if it is the value of a name (`history = []`):
@@ -316,7 +317,7 @@ def run_step(
             self.views = views  # keep arrays that view one buffer views of it
 
         def persistent_id(self, obj):
-            if self.reached is not None and holds_data(obj, named):
+            if self.reached is not None and holds_data(obj):
                 # Kept alive, so no later object can come to have its id.
                 self.reached[id(obj)] = obj
             for pid, helper in helpers.items():
@@ -370,9 +371,6 @@ def run_step(
                 return exception_reduce(obj)
             view = dict_views.get(type(obj))
             if view is not None:  # a view of its dict, not a copy of its items
-                import gc
-                import operator
-
                 mapping = gc.get_referents(obj.mapping)[0]
                 return operator.methodcaller(view), (mapping,)
             np = sys.modules.get("numpy") if self.views else None
@@ -596,7 +594,6 @@ def run_step(
                     environment[key] = os.environ.get(key)
             namespace["os.environ"] = environment
         reached = {}  # output -> the data objects it holds, by id
-        # The values handed on, empty containers included, by id (see holds_data).
         named.update(id(namespace[n]) for n in outputs if n in namespace)
         for name, artifact in outputs.items():
             if name not in namespace:  # bound on some paths only, as in the notebook
@@ -746,8 +743,8 @@ def build_pipeline(local: bool = False):
 
         def task(**arguments):
             made = op(**arguments)
-            # One string hash seed in every step, so that a set, or `hash()`, made
-            # in one step iterates and buckets alike in the next, as in one kernel.
+            # One string hash seed in every step, so that `hash("word")` in one
+            # step agrees with the next, as in one kernel.
             made.set_env_variable("PYTHONHASHSEED", "0")
             return made
 
